@@ -1,0 +1,54 @@
+import ndarray from 'ndarray';
+import type { NdArray } from 'ndarray';
+
+/**
+ * A cubic n×n×n float32 volume stored x-fastest (MRC order): index = x + n*(y + n*z).
+ * `voxelSize` is in Å and travels with the data so pixel-size mistakes are caught at the edges.
+ */
+export class Volume {
+  readonly n: number;
+  readonly data: Float32Array;
+  readonly voxelSize: number;
+
+  constructor(n: number, voxelSize = 1, data?: Float32Array) {
+    if (!Number.isInteger(n) || n < 2) throw new RangeError(`volume size must be an integer ≥ 2, got ${n}`);
+    if (!(voxelSize > 0)) throw new RangeError(`voxel size must be positive, got ${voxelSize}`);
+    const len = n * n * n;
+    if (data && data.length !== len) throw new RangeError(`volume of ${n}³ needs ${len} values, got ${data.length}`);
+    this.n = n;
+    this.voxelSize = voxelSize;
+    this.data = data ?? new Float32Array(len);
+  }
+
+  /** ndarray view with shape [n, n, n] indexed (z, y, x); shares memory with `data`. */
+  get array(): NdArray<Float32Array> {
+    return ndarray(this.data, [this.n, this.n, this.n]);
+  }
+
+  get(x: number, y: number, z: number): number {
+    return this.data[x + this.n * (y + this.n * z)];
+  }
+
+  set(x: number, y: number, z: number, value: number): void {
+    this.data[x + this.n * (y + this.n * z)] = value;
+  }
+
+  clone(): Volume {
+    return new Volume(this.n, this.voxelSize, this.data.slice());
+  }
+
+  /** A new volume of the same size and voxel size holding `data`. */
+  withData(data: Float32Array): Volume {
+    return new Volume(this.n, this.voxelSize, data);
+  }
+}
+
+/** Centre voxel on each axis: rotations are about (c, c, c) with c = floor(n/2). */
+export function centreOf(n: number): number {
+  return Math.floor(n / 2);
+}
+
+/** Signed Fourier frequency of unshifted FFT index i: 0 … n/2−1, −n/2 … −1. */
+export function freqOf(i: number, n: number): number {
+  return i < n / 2 ? i : i - n;
+}
