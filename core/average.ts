@@ -1,0 +1,98 @@
+/**
+ * Wedge-weighted, Fourier-normalised subtomogram averaging.
+ *
+ * Each particle is brought back to the reference frame with the inverse of its pose (design: particle ≈ Λ_β ref,
+ * so the average applies Λ_β⁻¹), and its observed-region mask is rotated with it. The average is
+ * F⁻¹( F(Σ Λ⁻¹ p_i) / max(Σ Λ⁻¹ M_i, floor) ): every Fourier voxel is the mean over the particles that
+ * actually observed it, so the missing wedge fills in as orientations vary.
+ *
+ * Sums are kept in real space (the FFT is linear, so F(Σ p) = Σ F(p)) as Float64Array: partial sums from
+ * different processes or MPI ranks combine by plain addition and the result does not depend on the split.
+ */
+import { fft3, fft3InPlace } from './fft.ts';
+import { inversePose, eulerToMatrix, transformVolume, type Pose, type Mat3, transpose } from './rotate.ts';
+import { Volume } from './volume.ts';
+import { wedgeMask, type TiltRange } from './wedge.ts';
+
+/**
+ * Floor on the wedge-weight sum, as a fraction of the number of particles (at least 1): a Fourier voxel seen by
+ * fewer particles than this is divided by the floor instead, so sparsely sampled frequencies are damped rather
+ * than amplified, and frequencies nobody observed stay 0 instead of dividing ~0 by ~0.
+ */
+export const DEFAULT_WEIGHT_FLOOR_FRACTION = 0.1;
+
+export class AverageAccumulator {
+  readonly n: number;
+  readonly voxelSize: number;
+  /** Σ Λ⁻¹ p_i in real space. */
+  readonly sum: Float64Array;
+  /** Σ Λ⁻¹ M_i in the unshifted Fourier layout. */
+  readonly weight: Float64Array;
+  count = 0;
+
+  private readonly moved: Volume;
+  private readonly mask: Float32Array;
+  private readonly rInv: Mat3 = new Float64Array(9);
+
+  constructor(n: number, voxelSize: number) {
+    this.n = n;
+    this.voxelSize = voxelSize;
+    this.sum = new Float64Array(n * n * n);
+    this.weight = new Float64Array(n * n * n);
+    this.moved = new Volume(n, voxelSize);
+    this.mask = new Float32Array(n * n * n);
+  }
+
+  /** Adds one particle whose alignment gave `pose` (particle ≈ Λ_pose reference) and whose tilt range is `tilt`. */
+  add(particle: Volume, pose: Pose, tilt: TiltRange): void {
+    if (particle.n !== this.n) {
+      throw new Error(`particle box ${particle.n}³ does not match the average's ${this.n}³`);
+    }
+    if (Math.abs(particle.voxelSize - this.voxelSize) > 1e-6 * this.voxelSize) {
+      throw new Error(`particle voxel size ${particle.voxelSize} Å does not match the average's ${this.voxelSize} Å`);
+    }
+    transformVolume(particle, inversePose(pose), this.moved);
+    const d = this.moved.data;
+    const sum = this.sum;
+    for (let i = 0; i < d.length; i++) sum[i] += d[i];
+    // The wedge of Λ_{R⁻¹} p is M rotated by R⁻¹ = Rᵀ.
+    transpose(eulerToMatrix(pose), this.rInv);
+    wedgeMask(this.n, tilt, this.rInv, this.mask);
+    const w = this.weight;
+    const m = this.mask;
+    for (let i = 0; i < m.length; i++) w[i] += m[i];
+    this.count++;
+  }
+
+  /** Adds another accumulator's sums (e.g. one MPI rank's share). */
+  merge(other: AverageAccumulator): void {
+    if (other.n !== this.n) throw new Error(`cannot merge a ${other.n}³ average into a ${this.n}³ one`);
+    for (let i = 0; i < this.sum.length; i++) {
+      this.sum[i] += other.sum[i];
+      this.weight[i] += other.weight[i];
+    }
+    this.count += other.count;
+  }
+
+  /** The wedge-normalised average; throws when nothing was added or no Fourier voxel was observed. */
+  finish(floorFraction = DEFAULT_WEIGHT_FLOOR_FRACTION): Volume {
+    if (this.count === 0) throw new Error('cannot average zero particles');
+    const n = this.n;
+    const floor = Math.max(1, floorFraction * this.count);
+    const spec = fft3(this.sum, n);
+    const w = this.weight;
+    let observed = 0;
+    for (let i = 0; i < w.length; i++) {
+      if (w[i] > 0) observed++;
+      const s = 1 / Math.max(w[i], floor);
+      spec[2 * i] *= s;
+      spec[2 * i + 1] *= s;
+    }
+    // Only k = 0 observed means every wedge was empty: the "average" would be a constant.
+    if (observed <= 1) throw new Error('all particle wedges are empty: no Fourier component was observed');
+    fft3InPlace(spec, n, true);
+    const out = new Volume(n, this.voxelSize);
+    for (let i = 0; i < out.data.length; i++) out.data[i] = spec[2 * i];
+    return out;
+  }
+}
