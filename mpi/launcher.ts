@@ -1,0 +1,315 @@
+/**
+ * Runs a TypeScript rank program under mpirun (OpenMPI 4.x) for activities and the CLI: per-rank output
+ * streaming, cancellation that leaves no process behind, and errors that name the failing rank.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { readProcess, sessionMembers, terminateSession } from './processes.ts';
+import { PROGRESS_PREFIX, RESULT_PREFIX, parsePrefixedJson } from './protocol.ts';
+import { TaggedOutputDemux } from './taggedOutput.ts';
+
+export interface MpiJobOptions {
+  np: number;
+  hostfile?: string;
+  /** Rank program (.ts), run as `node --import tsx <entry> ...args`; relative to `cwd`. */
+  entry: string;
+  args?: readonly string[];
+  /** Extra environment for the ranks (exported to remote hosts with `-x`). */
+  env?: Readonly<Record<string, string>>;
+  /** Every line a rank prints, on stdout or stderr. */
+  onLine?(rank: number, line: string, stream: 'stdout' | 'stderr'): void;
+  /** The payload of each `PROGRESS <json>` line of a rank (see protocol.ts). */
+  onProgress?(rank: number, progress: unknown): void;
+  signal?: AbortSignal;
+  cwd?: string;
+  /** Records the running job here; a job left running by a crashed previous attempt is killed first. */
+  pidfile?: string;
+  /** Time between SIGTERM and SIGKILL on cancellation (default 5 s). */
+  killGraceMs?: number;
+}
+
+export interface MpiJobResult {
+  /** The last stdout lines of all ranks, each as `[rank] line`. */
+  stdoutTail: string;
+  durationMs: number;
+  /** Payload of the last `RESULT <json>` line (normally rank 0's summary), if any. */
+  result: unknown;
+}
+
+export interface MpirunCommand {
+  file: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+export interface HostFacts {
+  uid: number;
+  cores: number;
+}
+
+const STDOUT_TAIL_LINES = 100;
+const STDERR_TAIL_LINES = 30;
+const LAUNCHER_TAIL_LINES = 60;
+const INSTALL_HINT = 'install OpenMPI with: apt-get install openmpi-bin libopenmpi-dev';
+
+/** A rank (or mpirun itself) failed. `rank` is null when mpirun did not say which rank. */
+export class MpiJobError extends Error {
+  constructor(
+    message: string,
+    readonly rank: number | null,
+    readonly exitCode: number | null,
+    readonly rankSignal: number | null,
+    readonly stderrTail: string,
+  ) {
+    super(message);
+    this.name = 'MpiJobError';
+  }
+}
+
+function currentHost(): HostFacts {
+  return { uid: process.getuid?.() ?? -1, cores: availableParallelism() };
+}
+
+const tsxLoaderUrl = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/** The mpirun invocation for `opts` (pure apart from reading process.env and the tsx location). */
+export function mpirunCommand(opts: MpiJobOptions, host: HostFacts = currentHost()): MpirunCommand {
+  if (!Number.isInteger(opts.np) || opts.np < 1) {
+    throw new Error(`MPI rank count must be a positive integer, got ${opts.np}`);
+  }
+  const cwd = opts.cwd ?? process.cwd();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...opts.env,
+    // Containers usually forbid the cross-memory-attach (CMA) copy of the shared-memory transport.
+    OMPI_MCA_btl_vader_single_copy_mechanism: 'none',
+  };
+  const exported = ['PATH', 'NODE_OPTIONS', 'OMPI_MCA_btl_vader_single_copy_mechanism', ...Object.keys(opts.env ?? {})]
+    .filter((name, i, all) => env[name] !== undefined && all.indexOf(name) === i);
+  const args = ['-np', String(opts.np)];
+  if (host.uid === 0) args.push('--allow-run-as-root');
+  if (!opts.hostfile || opts.np > host.cores) args.push('--oversubscribe');
+  if (opts.hostfile) args.push('--hostfile', resolve(cwd, opts.hostfile));
+  // Node ranks run GC and libuv threads beside the main one, and the machines are shared: no core pinning.
+  args.push('--bind-to', 'none', '--tag-output');
+  for (const name of exported) args.push('-x', name);
+  args.push(process.execPath, '--import', tsxLoaderUrl, resolve(cwd, opts.entry), ...(opts.args ?? []));
+  return { file: 'mpirun', args, env };
+}
+
+interface PidfileRecord {
+  pid: number;
+  startTime: number;
+  entry: string;
+  np: number;
+  startedAt: string;
+}
+
+/**
+ * Kills what is left of the job recorded in `pidfile` (mpirun and ranks of a crashed earlier attempt) and
+ * removes the pidfile. Resolves with the number of processes that were still running.
+ */
+export async function killStaleGroup(pidfile: string, graceMs = 2_000): Promise<number> {
+  let record: PidfileRecord;
+  try {
+    record = JSON.parse(await readFile(pidfile, 'utf8')) as PidfileRecord;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw new Error(`MPI pidfile ${pidfile} is unreadable: ${(err as Error).message}`);
+  }
+  const leader = readProcess(record.pid);
+  // A live process with that pid but another start time is an unrelated process that got the pid recycled
+  // after our whole session was gone.
+  const ours = leader ? leader.startTime === record.startTime : true;
+  const killed = ours ? await terminateSession(record.pid, graceMs) : 0;
+  await rm(pidfile, { force: true });
+  return killed;
+}
+
+async function writePidfile(path: string, record: PidfileRecord): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(record) + '\n');
+  await rename(tmp, path);
+}
+
+class Tail {
+  private readonly lines: string[] = [];
+  constructor(private readonly max: number) {}
+  push(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > this.max) this.lines.shift();
+  }
+  get text(): string {
+    return this.lines.join('\n');
+  }
+  get isEmpty(): boolean {
+    return this.lines.length === 0;
+  }
+}
+
+interface RankFailure {
+  rank: number | null;
+  exitCode: number | null;
+  signal: number | null;
+}
+
+/**
+ * Which rank failed, from mpirun's own report (OpenMPI 4.1 wording). MPI_Abort is not covered: Debian's
+ * OpenMPI 4.1.4 with PMIx 4.2 loses the rank-side "MPI_ABORT was invoked on rank …" message (show_help unpack
+ * error), which is why rank programs exit with a non-zero code instead (see withMpi).
+ */
+export function parseRankFailure(launcherOutput: string): RankFailure {
+  const exited = /Process name:\s*\[\[\d+,\d+\],(\d+)\]\s*\n\s*Exit code:\s*(-?\d+)/.exec(launcherOutput);
+  if (exited) return { rank: Number(exited[1]), exitCode: Number(exited[2]), signal: null };
+  const signalled = /process rank (\d+) with PID \d+ on node \S+ exited on signal (\d+)/.exec(launcherOutput);
+  if (signalled) return { rank: Number(signalled[1]), exitCode: null, signal: Number(signalled[2]) };
+  return { rank: null, exitCode: null, signal: null };
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new Error('MPI job aborted');
+}
+
+/**
+ * Runs `np` ranks of `entry` under mpirun and resolves when all ranks have finished successfully. Rejects with
+ * an MpiJobError naming the failing rank and the tail of its stderr, or with `signal.reason` once every process
+ * of an aborted job is gone.
+ */
+export async function runMpiJob(opts: MpiJobOptions): Promise<MpiJobResult> {
+  const cwd = opts.cwd ?? process.cwd();
+  const entry = resolve(cwd, opts.entry);
+  if (!existsSync(entry)) throw new Error(`MPI rank program ${entry} does not exist`);
+  if (opts.hostfile && !existsSync(resolve(cwd, opts.hostfile))) {
+    throw new Error(`MPI hostfile ${resolve(cwd, opts.hostfile)} does not exist`);
+  }
+  const command = mpirunCommand(opts);
+  if (opts.pidfile) await killStaleGroup(opts.pidfile);
+  if (opts.signal?.aborted) throw abortReason(opts.signal);
+
+  const started = performance.now();
+  const stdoutTail = new Tail(STDOUT_TAIL_LINES);
+  const stderrTails = new Map<number, Tail>();
+  const launcherTail = new Tail(LAUNCHER_TAIL_LINES);
+  let result: unknown;
+
+  // A throwing callback (e.g. a failed heartbeat) must not become an uncaught exception inside a stream
+  // handler: it stops the job and becomes the job's error.
+  let callbackError: unknown = null;
+  const guarded = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A): void => {
+    if (callbackError !== null) return;
+    try {
+      fn(...args);
+    } catch (err) {
+      callbackError = err;
+      terminate();
+    }
+  };
+  const onStdout = guarded((rank: number, line: string): void => {
+    stdoutTail.push(`[${rank}] ${line}`);
+    opts.onLine?.(rank, line, 'stdout');
+    if (line.startsWith(PROGRESS_PREFIX)) {
+      const progress = parsePrefixedJson(PROGRESS_PREFIX, line);
+      if (progress !== undefined) opts.onProgress?.(rank, progress);
+    } else if (line.startsWith(RESULT_PREFIX)) {
+      result = parsePrefixedJson(RESULT_PREFIX, line) ?? result;
+    }
+  });
+  const onStderr = guarded((rank: number, line: string): void => {
+    let tail = stderrTails.get(rank);
+    if (!tail) stderrTails.set(rank, (tail = new Tail(STDERR_TAIL_LINES)));
+    tail.push(line);
+    opts.onLine?.(rank, line, 'stderr');
+  });
+  const stdoutDemux = new TaggedOutputDemux(onStdout, (line) => launcherTail.push(line));
+  const stderrDemux = new TaggedOutputDemux(onStderr, (line) => launcherTail.push(line));
+
+  const child = spawn(command.file, command.args, {
+    cwd,
+    env: command.env,
+    detached: true, // own session and process group: see processes.ts
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (chunk: Buffer) => stdoutDemux.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => stderrDemux.push(chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit, rejectExit) => {
+    child.once('error', (err: NodeJS.ErrnoException) =>
+      rejectExit(err.code === 'ENOENT' ? new Error(`mpirun not found on PATH; ${INSTALL_HINT}`) : err));
+    child.once('close', (code, signal) => resolveExit({ code, signal }));
+  });
+
+  const sessionId = child.pid;
+  let termination: Promise<number> | null = null;
+  const terminate = (): void => {
+    if (sessionId === undefined || termination) return;
+    termination = terminateSession(sessionId, opts.killGraceMs ?? 5_000);
+    termination.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
+  };
+  opts.signal?.addEventListener('abort', terminate, { once: true });
+  try {
+    const leader = sessionId !== undefined ? readProcess(sessionId) : null;
+    if (leader && opts.pidfile) {
+      const record = { pid: leader.pid, startTime: leader.startTime, entry, np: opts.np, startedAt: new Date().toISOString() };
+      await writePidfile(opts.pidfile, record).catch(async (err: Error) => {
+        terminate();
+        await termination;
+        await exited.catch(() => undefined);
+        throw new Error(`cannot write MPI pidfile ${opts.pidfile}: ${err.message}`);
+      });
+    }
+    const { code, signal } = await exited;
+    stdoutDemux.end();
+    stderrDemux.end();
+    if (opts.signal?.aborted || callbackError !== null) {
+      terminate();
+      await termination;
+      throw callbackError ?? abortReason(opts.signal!);
+    }
+    // mpirun has exited; anything still in its session is an orphaned rank.
+    if (sessionId !== undefined && sessionMembers(sessionId).length > 0) await terminateSession(sessionId, 1_000);
+    if (code !== 0) throw jobError(basename(entry), opts.np, code, signal, launcherTail, stderrTails);
+    return { stdoutTail: stdoutTail.text, durationMs: performance.now() - started, result };
+  } finally {
+    opts.signal?.removeEventListener('abort', terminate);
+    if (opts.pidfile) await rm(opts.pidfile, { force: true });
+  }
+}
+
+function jobError(
+  program: string,
+  np: number,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  launcherTail: Tail,
+  stderrTails: Map<number, Tail>,
+): MpiJobError {
+  const failure = parseRankFailure(launcherTail.text);
+  const how = failure.signal !== null
+    ? `was killed by signal ${failure.signal}`
+    : failure.exitCode !== null ? `exited with code ${failure.exitCode}` : 'failed';
+  const rankTail = failure.rank !== null ? stderrTails.get(failure.rank) : undefined;
+  let message: string;
+  let stderrTail: string;
+  if (failure.rank !== null) {
+    stderrTail = rankTail?.text ?? '';
+    message = `MPI job ${program} (np ${np}): rank ${failure.rank} ${how}` +
+      (stderrTail ? `; its stderr ends with:\n${indent(stderrTail)}` : ' without writing to stderr');
+  } else {
+    // mpirun failed before or without blaming a rank (bad hostfile, not enough slots, …): show its own words.
+    stderrTail = [...stderrTails].map(([r, t]) => `[rank ${r}]\n${t.text}`).join('\n');
+    message = `MPI job ${program} (np ${np}): mpirun ${signal ? `was killed by ${signal}` : `exited with code ${code}`}` +
+      (launcherTail.isEmpty ? '' : `; mpirun says:\n${indent(launcherTail.text)}`) +
+      (stderrTail ? `\nrank stderr:\n${indent(stderrTail)}` : '');
+  }
+  return new MpiJobError(message, failure.rank, failure.exitCode, failure.signal, stderrTail);
+}
+
+function indent(text: string): string {
+  return text.split('\n').map((l) => `  ${l}`).join('\n');
+}

@@ -1,0 +1,186 @@
+/**
+ * Campaign configuration: its shape, defaults and validation. Pure (no I/O) so the CLI validates before
+ * anything starts and the workflow can re-check what it is given.
+ */
+
+export type AlignMethod = 'sag' | 'sag1' | 'lm' | 'chen';
+export const ALIGN_METHODS: readonly AlignMethod[] = ['sag', 'sag1', 'lm', 'chen'];
+
+export interface SimulatedData {
+  kind: 'simulate';
+  particles: number;
+  size: number;
+  voxel: number;
+  /** var(signal)/var(noise) per projection; Infinity for noise-free. */
+  snr: number;
+  tiltMin: number;
+  tiltMax: number;
+  tiltStep: number;
+  seed: number;
+  /** Atomic model (PDB/mmCIF); absent → the built-in GroEL-like phantom. */
+  pdb?: string;
+  resolution: number;
+  maxShift: number;
+}
+
+export interface StarData {
+  kind: 'star';
+  /** STAR file listing particle MRCs and their tilt ranges. */
+  star: string;
+}
+
+export interface CampaignConfig {
+  name: string;
+  /** Campaign directory: artifacts, reports and the resume cache live here. */
+  workdir: string;
+  data: SimulatedData | StarData;
+  maxIterations: number;
+  /** Stop when the resolution has not improved for this many iterations. */
+  patience: number;
+  alignment: {
+    method: AlignMethod;
+    candidates: number;
+    bandwidth: number;
+    maxShift: number;
+    mpiRanks: number;
+    hostfile?: string;
+  };
+  /** Soft sphere alignment mask, in voxels. */
+  mask: { radius: number; edge: number };
+  /** Low-pass of the first reference (Å); the paper starts at 60 Å. */
+  initialLowpass: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(`config field '${field}': ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Raw = Record<string, unknown>;
+
+function isObject(v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function obj(raw: Raw, key: string, path: string): Raw {
+  const v = raw[key];
+  if (v === undefined) return {};
+  if (!isObject(v)) throw new ConfigError(`${path}${key}`, 'must be a mapping');
+  return v;
+}
+
+function num(raw: Raw, key: string, path: string, fallback: number | undefined, check: (x: number) => string | null): number {
+  const v = raw[key];
+  if (v === undefined) {
+    if (fallback === undefined) throw new ConfigError(`${path}${key}`, 'is required');
+    return fallback;
+  }
+  const x = v === 'inf' || v === 'Infinity' ? Infinity : v;
+  if (typeof x !== 'number' || Number.isNaN(x)) throw new ConfigError(`${path}${key}`, `must be a number, got ${JSON.stringify(v)}`);
+  const problem = check(x);
+  if (problem) throw new ConfigError(`${path}${key}`, `${problem}, got ${x}`);
+  return x;
+}
+
+function str(raw: Raw, key: string, path: string, fallback?: string): string {
+  const v = raw[key];
+  if (v === undefined) {
+    if (fallback === undefined) throw new ConfigError(`${path}${key}`, 'is required');
+    return fallback;
+  }
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(`${path}${key}`, 'must be a non-empty string');
+  return v;
+}
+
+const positiveInt = (x: number) => (Number.isInteger(x) && x > 0 ? null : 'must be a positive integer');
+const nonNegativeInt = (x: number) => (Number.isInteger(x) && x >= 0 ? null : 'must be a non-negative integer');
+const positive = (x: number) => (x > 0 ? null : 'must be positive');
+const nonNegative = (x: number) => (x >= 0 ? null : 'must be ≥ 0');
+const tiltAngle = (x: number) => (Math.abs(x) <= 90 ? null : 'must be within ±90 degrees');
+
+const KNOWN = {
+  top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass'],
+  simulate: ['simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'resolution', 'maxShift'],
+  star: ['star'],
+  alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'mpiRanks', 'hostfile'],
+  mask: ['radius', 'edge'],
+};
+
+function rejectUnknown(raw: Raw, known: readonly string[], path: string): void {
+  for (const k of Object.keys(raw)) {
+    if (!known.includes(k)) throw new ConfigError(`${path}${k}`, `is not a known field (known: ${known.join(', ')})`);
+  }
+}
+
+function parseData(raw: Raw): SimulatedData | StarData {
+  const data = obj(raw, 'data', '');
+  if (data.star !== undefined) {
+    rejectUnknown(data, KNOWN.star, 'data.');
+    return { kind: 'star', star: str(data, 'star', 'data.') };
+  }
+  rejectUnknown(data, KNOWN.simulate, 'data.');
+  const p = 'data.';
+  const size = num(data, 'size', p, 64, (x) => (Number.isInteger(x) && x >= 16 && x % 2 === 0 ? null : 'must be an even integer ≥ 16'));
+  const tilt = num(data, 'tilt', p, 60, (x) => (x > 0 && x <= 90 ? null : 'must be in (0, 90] degrees'));
+  const tiltMin = num(data, 'tiltMin', p, -tilt, tiltAngle);
+  const tiltMax = num(data, 'tiltMax', p, tilt, tiltAngle);
+  if (tiltMin > tiltMax) throw new ConfigError('data.tiltMin', `must be ≤ data.tiltMax (${tiltMax}), got ${tiltMin}`);
+  const out: SimulatedData = {
+    kind: 'simulate',
+    particles: num(data, 'particles', p, 20, (x) => (Number.isInteger(x) && x >= 4 ? null : 'must be an integer ≥ 4 (two half-sets of at least 2)')),
+    size,
+    voxel: num(data, 'voxel', p, 6, positive),
+    snr: num(data, 'snr', p, 0.01, positive),
+    tiltMin,
+    tiltMax,
+    tiltStep: num(data, 'tiltStep', p, 1, positive),
+    seed: num(data, 'seed', p, 1, nonNegativeInt),
+    resolution: num(data, 'resolution', p, 20, positive),
+    maxShift: num(data, 'maxShift', p, 4, nonNegative),
+  };
+  if (data.pdb !== undefined) out.pdb = str(data, 'pdb', p);
+  return out;
+}
+
+/** Validates a parsed YAML/JSON object; every problem names the field it is about. */
+export function validateConfig(input: unknown): CampaignConfig {
+  if (!isObject(input)) throw new ConfigError('(root)', 'the config must be a mapping of fields');
+  rejectUnknown(input, KNOWN.top, '');
+  const data = parseData(input);
+  const alignment = obj(input, 'alignment', '');
+  rejectUnknown(alignment, KNOWN.alignment, 'alignment.');
+  const method = str(alignment, 'method', 'alignment.', 'sag');
+  if (!ALIGN_METHODS.includes(method as AlignMethod)) {
+    throw new ConfigError('alignment.method', `must be one of ${ALIGN_METHODS.join(', ')}, got '${method}'`);
+  }
+  const mask = obj(input, 'mask', '');
+  rejectUnknown(mask, KNOWN.mask, 'mask.');
+  const size = data.kind === 'simulate' ? data.size : undefined;
+  const config: CampaignConfig = {
+    name: str(input, 'name', '', 'campaign'),
+    workdir: str(input, 'workdir', ''),
+    data,
+    maxIterations: num(input, 'maxIterations', '', 3, positiveInt),
+    patience: num(input, 'patience', '', 3, positiveInt),
+    alignment: {
+      method: method as AlignMethod,
+      candidates: num(alignment, 'candidates', 'alignment.', 10, positiveInt),
+      bandwidth: num(alignment, 'bandwidth', 'alignment.', 16, (x) => (Number.isInteger(x) && x >= 4 && x <= 64 ? null : 'must be an integer in [4, 64]')),
+      maxShift: num(alignment, 'maxShift', 'alignment.', 6, nonNegative),
+      mpiRanks: num(alignment, 'mpiRanks', 'alignment.', 2, positiveInt),
+    },
+    mask: {
+      radius: num(mask, 'radius', 'mask.', size ? size / 2 - 4 : 28, positive),
+      edge: num(mask, 'edge', 'mask.', 3, nonNegative),
+    },
+    initialLowpass: num(input, 'initialLowpass', '', 60, positive),
+  };
+  if (alignment.hostfile !== undefined) config.alignment.hostfile = str(alignment, 'hostfile', 'alignment.');
+  if (size !== undefined && config.mask.radius > size / 2) {
+    throw new ConfigError('mask.radius', `must fit in the ${size}³ box (≤ ${size / 2} voxels), got ${config.mask.radius}`);
+  }
+  if (/[^A-Za-z0-9._-]/.test(config.name)) throw new ConfigError('name', `may contain only letters, digits, '.', '_' and '-', got '${config.name}'`);
+  return config;
+}

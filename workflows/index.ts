@@ -1,0 +1,2 @@
+/** Every workflow the workers register (the bundle entry point). */
+export * from './smoke.ts';
