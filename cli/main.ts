@@ -8,7 +8,9 @@ export interface Command {
   run(args: Args): Promise<void>;
 }
 
-const commands: Record<string, () => Promise<Command>> = {};
+const commands: Record<string, () => Promise<Command>> = {
+  simulate: async () => (await import('./commands/simulate.ts')).default,
+};
 
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
