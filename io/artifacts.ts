@@ -15,6 +15,9 @@ import { appendFile, lstat, mkdir, open, readFile, readdir, rename, rm, stat } f
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { processAlive } from '../infra/process.ts';
+import { writeFileAtomic } from './atomic.ts';
+
+export { writeFileAtomic };
 
 /** A file passed between steps (and through Temporal payloads). */
 export interface ArtifactRef {
@@ -135,25 +138,6 @@ export async function verifyRef(ref: ArtifactRef): Promise<void> {
       `artifact ${ref.path} changed since it was recorded (expected ${ref.bytes} bytes sha256 ${ref.sha256.slice(0, 12)}…, ` +
         `found ${now.bytes} bytes sha256 ${now.sha256.slice(0, 12)}…)`,
     );
-  }
-}
-
-/** Write a file so readers see either the old or the new content, never a prefix. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
   }
 }
 

@@ -6,11 +6,10 @@
  * Writes mode 2, little-endian, with header statistics computed from the data, atomically (temp file in the
  * same directory, fsync, rename) so a crash never leaves a half-written map under the final name.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { basename, dirname, join } from 'node:path';
 import { Volume } from '../core/volume.ts';
+import { writeFileAtomic } from './atomic.ts';
 
 export const MRC_HEADER_BYTES = 1024;
 
@@ -501,36 +500,7 @@ function statistics(data: Float32Array): Statistics {
   return { min, max, mean, rms: Math.sqrt(ss / data.length) };
 }
 
-/** Write `volume` to `path` as mode-2 MRC, atomically: a temp file in the same directory is fsynced, then renamed. */
+/** Write `volume` to `path` as mode-2 MRC, atomically (io/atomic.ts). */
 export async function writeMrc(path: string, volume: Volume, opts: WriteMrcOptions = {}): Promise<void> {
-  const bytes = encodeMrc(volume, opts, path);
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await syncDirectory(dir);
-}
-
-/** Make the rename itself durable; some platforms cannot open or fsync a directory, and then there is nothing to do. */
-async function syncDirectory(dir: string): Promise<void> {
-  let fh;
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch {
-    // not supported here (e.g. Windows); the data itself was already fsynced
-  } finally {
-    await fh?.close();
-  }
+  await writeFileAtomic(path, encodeMrc(volume, opts, path), { createParent: false });
 }
