@@ -10,6 +10,7 @@ export interface Command {
 
 const commands: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./commands/simulate.ts')).default,
+  mask: async () => (await import('./commands/mask.ts')).default,
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -118,7 +118,7 @@ export function matrixToEuler(R: Mat3): Euler {
 }
 
 /** Angle mapped to (−π, π]. */
-function wrapAngle(a: number): number {
+export function wrapAngle(a: number): number {
   let w = a % (2 * Math.PI);
   if (w <= -Math.PI) w += 2 * Math.PI;
   else if (w > Math.PI) w -= 2 * Math.PI;

@@ -378,12 +378,13 @@ export class TomographySimulator {
 
   /**
    * Weighted back-projection: each detector row ramp-filtered (discrete Ram-Lak on a 2×-zero-padded row),
-   * then smeared back along its ray with linear interpolation, scaled by π / N_views.
+   * then smeared back along its ray with linear interpolation, scaled by the angular step (the quadrature
+   * weight of ∫dθ): π / N_views only for a full ±90° series, so limited tilt ranges keep the same brightness.
    */
   reconstruct(series: TiltSeries, out?: Volume): Volume {
     const { n, c, pad, width, filtered, recon, ramp, rampWork, angles } = this;
     const nT = angles.length;
-    const scale = Math.PI / nT;
+    const scale = nT > 1 ? (angles[nT - 1] - angles[0]) / (nT - 1) : Math.PI;
     for (let t = 0; t < nT; t++) {
       const img = t * n * n;
       const dst = t * width * n;

@@ -1,0 +1,136 @@
+/**
+ * Volumes whatever their file format, and the checks that put particles, references and masks on one
+ * sampling (box size and voxel size).
+ *
+ * Formats by extension (case-insensitive): .mrc, .map, .rec → MRC2014 (io/mrc.ts); .em → TOM/PyTom EM
+ * (io/em.ts), which needs the voxel size from the caller.
+ *
+ * Rescaling: volumes with a different voxel size are an error unless the caller asks for rescaling; then the
+ * volume is Fourier cropped or zero-padded (`fourierResample`) from n voxels of a Å to m = n·a/b voxels of
+ * b Å, which must come out an even whole number and equal the target box.
+ */
+import { extname } from 'node:path';
+import { fourierResize } from '../core/resample.ts';
+import { Volume } from '../core/volume.ts';
+import { readEm } from './em.ts';
+import { readMrc } from './mrc.ts';
+
+const FORMATS: Readonly<Record<string, 'mrc' | 'em'>> = { '.mrc': 'mrc', '.map': 'mrc', '.rec': 'mrc', '.em': 'em' };
+
+export interface ReadVolumeOptions {
+  /** Voxel size in Å: overrides an MRC header's; required for EM files. */
+  voxelSize?: number;
+}
+
+/** A cubic volume from an MRC (.mrc/.map/.rec) or EM (.em) file. */
+export async function readVolume(path: string, opts: ReadVolumeOptions = {}): Promise<Volume> {
+  const ext = extname(path).toLowerCase();
+  const format = FORMATS[ext];
+  if (format === 'mrc') return readMrc(path, opts);
+  if (format === 'em') return readEm(path, opts);
+  throw new Error(
+    `${path}: unknown volume format '${ext || '(no extension)'}'; subtomo reads MRC (.mrc, .map, .rec) and EM (.em) volumes`,
+  );
+}
+
+/** Box and voxel size of a volume, and how messages name it, e.g. "particle particles/p_0001.mrc". */
+export interface Sampling {
+  n: number;
+  voxelSize: number;
+  label: string;
+}
+
+export type SamplingMismatchKind = 'box-size' | 'voxel-size';
+
+/** Two volumes that must share a sampling do not; the message names both values and both volumes. */
+export class SamplingMismatchError extends Error {
+  constructor(
+    readonly kind: SamplingMismatchKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SamplingMismatchError';
+  }
+}
+
+// Header voxel sizes are float32 quotients (cella / mx): allow their rounding, nothing a scientist would call different.
+const VOXEL_TOLERANCE = 1e-4;
+
+export function sameVoxelSize(a: number, b: number): boolean {
+  return Math.abs(a - b) <= VOXEL_TOLERANCE * Math.max(a, b);
+}
+
+function angstrom(v: number): string {
+  return `${+v.toPrecision(6)} Å`;
+}
+
+/**
+ * Throws a SamplingMismatchError when `v` and `target` differ in voxel size (checked first: a different
+ * voxel size usually explains a different box too) or in box size. `hint` ends the message (how to fix it).
+ */
+export function assertSameSampling(v: Sampling, target: Sampling, hint = ''): void {
+  if (!sameVoxelSize(v.voxelSize, target.voxelSize)) {
+    throw new SamplingMismatchError(
+      'voxel-size',
+      `${v.label} has ${angstrom(v.voxelSize)} voxels but ${target.label} has ${angstrom(target.voxelSize)} voxels; ` +
+        `they must have the same voxel size${hint}`,
+    );
+  }
+  if (v.n !== target.n) {
+    throw new SamplingMismatchError(
+      'box-size',
+      `${v.label} is ${v.n}³ voxels but ${target.label} is ${target.n}³; they must have the same box size${hint}`,
+    );
+  }
+}
+
+export interface ReadOnSamplingOptions extends ReadVolumeOptions {
+  /** Fourier crop/pad a volume of another voxel size onto the target's; otherwise that is an error. */
+  rescale?: boolean;
+  /** How messages name the volume read; default its path. */
+  label?: string;
+}
+
+/**
+ * Reads `path` and returns it on `target`'s sampling: unchanged if it already matches, Fourier-resampled to
+ * the target voxel size if `rescale` is set, and otherwise a SamplingMismatchError naming both files and sizes.
+ */
+export async function readVolumeOnSampling(path: string, target: Sampling, opts: ReadOnSamplingOptions = {}): Promise<Volume> {
+  const v = await readVolume(path, opts);
+  const label = opts.label ?? path;
+  if (sameVoxelSize(v.voxelSize, target.voxelSize)) {
+    assertSameSampling({ n: v.n, voxelSize: v.voxelSize, label }, target);
+    return v;
+  }
+  if (!opts.rescale) {
+    assertSameSampling(
+      { n: v.n, voxelSize: v.voxelSize, label },
+      target,
+      ` (pass --rescale to Fourier crop/pad it to ${angstrom(target.voxelSize)} voxels on reading, or resample it beforehand)`,
+    );
+  }
+  const resampled = fourierResample(v, target.voxelSize, label);
+  assertSameSampling({ n: resampled.n, voxelSize: resampled.voxelSize, label: `${label} rescaled to ${angstrom(target.voxelSize)}` }, target);
+  return resampled;
+}
+
+/**
+ * The volume resampled to `voxelSize` by Fourier cropping (coarser) or zero padding (finer), core/resample.ts:
+ * n voxels of a Å become m = n·a/b voxels of b Å, which must be an even whole number (so the centre voxel
+ * m/2 is the image of n/2). Padding keeps the old samples exactly; cropping a padded volume restores it.
+ */
+export function fourierResample(v: Volume, voxelSize: number, label = 'volume'): Volume {
+  if (!(voxelSize > 0) || !Number.isFinite(voxelSize)) throw new RangeError(`target voxel size must be positive, got ${voxelSize}`);
+  const n = v.n;
+  if (sameVoxelSize(v.voxelSize, voxelSize)) return v.clone();
+  const exact = (n * v.voxelSize) / voxelSize;
+  const m = Math.round(exact);
+  if (Math.abs(exact - m) > 1e-6 * exact || m % 2 !== 0 || m < 2) {
+    throw new RangeError(
+      `cannot rescale ${label} (${n}³ voxels of ${angstrom(v.voxelSize)}) to ${angstrom(voxelSize)} voxels: the box would be ` +
+        `${+exact.toFixed(4)} voxels; Fourier rescaling needs an even whole number (crop or pad the box first)`,
+    );
+  }
+  // the requested voxel size exactly, not its float round trip through n·a/m
+  return new Volume(m, voxelSize, fourierResize(v, m).data);
+}
