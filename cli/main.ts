@@ -11,6 +11,8 @@ export interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./commands/simulate.ts')).default,
   mask: async () => (await import('./commands/mask.ts')).default,
+  align: async () => (await import('./commands/align.ts')).default,
+  average: async () => (await import('./commands/average.ts')).default,
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -26,8 +26,14 @@
  * literal residual vanishes, so the truth is a fixed point. Without wedges C = 0 and nothing extra runs.
  *
  * The rotation also enters the prefilter (through M_particle(R k)) and, with a reference wedge, Ω and
- * hence g_Ω. `freeze` rebuilds them when R has moved more than REFRESH_ANGLE from the rotation they were
- * built for. `exactCcc` scores a pose with core/ccc itself, for reporting.
+ * hence g_Ω. `freeze` rebuilds them when R has moved more than `refreshAngle(n)` from the rotation they
+ * were built for. `exactCcc` scores a pose with core/ccc itself, for reporting.
+ *
+ * Reference grid: the reference may be given on a finer grid than the particle, s·n voxels for an integer
+ * s (core/align.ts passes a binned reference oversampled 2×, core/resample.ts). Everything the loss is
+ * summed over stays on the particle's n³ grid; the moving reference is read at s·(R⁻¹(x − c − T) + c),
+ * where trilinear interpolation of a map whose signal reaches the coarse grid's Nyquist would be poor.
+ * Shifts stay in particle voxels.
  *
  * Slices: the paper's loss is J = (1/2n) Σ_i h_i over x-slices, h_i = ‖g_Ω(x_i) − f_Ω,β(x_i)‖². The slice
  * kernels below evaluate J_i = h_i/2 (so J = mean_i J_i) and its gradient with the normalisation μ, σ
@@ -40,18 +46,27 @@ import {
   type Mat3,
   type Pose,
   poseFromMatrix,
-  radians,
   rotationAngle,
   sampleTrilinear,
   sampleTrilinearWithGradient,
   transformVolumeByMatrix,
   transpose,
 } from './rotate.ts';
-import { type Volume, centreOf } from './volume.ts';
+import { Volume, centreOf } from './volume.ts';
 import { type TiltRange, wedgeMask } from './wedge.ts';
 
-/** Rebuild the wedge-dependent filters once the rotation has moved this far from the one they were built for. */
-export const REFRESH_ANGLE = radians(0.5);
+/**
+ * Rebuild the wedge-dependent filters once the rotation has moved this far from the one they were built
+ * for: when the wedge boundary has moved by REFRESH_SHIFT Fourier voxels at the box's Nyquist shell n/2
+ * (1° at 64³, 4° at a 16³ binned box). Between rebuilds the literal correction of every `freeze` absorbs
+ * the filter's lag in the loss; only the gradients see it. Measured on 60 noisy ±60° particles at 16³
+ * (bench/pass.ts): 0.14 … 1.12 voxel reach the same CCCs and errors, 0.14 costs 25 % more time, and never
+ * rebuilding loses accuracy.
+ */
+export function refreshAngle(n: number): number {
+  return REFRESH_SHIFT / (n / 2);
+}
+const REFRESH_SHIFT = 0.56;
 
 export interface ObjectiveSetup {
   /** Real-space mask M (n³, soft or binary); omitted = the whole box. */
@@ -63,15 +78,23 @@ export interface ObjectiveSetup {
 }
 
 export class ConstrainedObjective {
+  /** Box of the particle (and of every sum over voxels). */
   readonly n: number;
   /** Centre voxel c = floor(n/2). */
   readonly c: number;
+  /** Reference grid points per particle voxel (the reference is s·n voxels wide). */
+  readonly s: number;
   /** Number of voxels with M > 0. */
   readonly count: number;
   /** Voxels of x-slice i are entries sliceStart[i] … sliceStart[i+1]−1 of the compact lists. */
   readonly sliceStart: Int32Array;
   /** Voxel samples taken so far (value or value + gradient): the cost measure of every refiner. */
   samples = 0;
+  /**
+   * Full-volume work done so far, for profiles (bench/pass.ts): literal corrections (`anchor`), rebuilds
+   * of the wedge filters (`prepare`) and exact scores (`exactCcc`), with their wall time in ms.
+   */
+  readonly work = { anchors: 0, anchorMs: 0, prepares: 0, prepareMs: 0, scores: 0, scoreMs: 0 };
   /** Frozen normalisation of the moving side (mask-weighted mean and norm), set by `freeze`. */
   mu = 0;
   sigma = 1;
@@ -86,8 +109,13 @@ export class ConstrainedObjective {
   /** g_Ω at the compact voxels. */
   private readonly vg: Float64Array;
   private readonly maskSum: number;
+  /** Box and centre of the reference grid (s·n, s·c). */
+  private readonly nr: number;
+  private readonly cr: number;
   private readonly refSpectrum: Float64Array;
+  /** Work spectra on the reference grid (prefilter) and on the particle grid (literal f_β). */
   private readonly spectrum: Float64Array;
+  private readonly literalSpectrum: Float64Array;
   private readonly filtered: Float32Array;
   private readonly raw: Float64Array;
   /** Literal minus fast f_β at the compact voxels, from the last `freeze` (0 without wedges). */
@@ -96,18 +124,29 @@ export class ConstrainedObjective {
   private readonly maskBuffer: Float32Array;
   private readonly overlapBuffer: Float32Array;
   private readonly grad3 = new Float64Array(3);
+  /** Per-slice offsets written by `sliceFrame`: ux, ty, tz and the sample point of uy = uz = 0. */
+  private readonly frame = new Float64Array(6);
+  private readonly refreshAngle: number;
   private prepared: Mat3 | null = null;
   private moved: Volume | null = null;
 
   constructor(reference: Volume, particle: Volume, setup: ObjectiveSetup = {}) {
-    const n = reference.n;
-    if (particle.n !== n) throw new RangeError(`reference is ${n}³ but the particle is ${particle.n}³`);
+    const n = particle.n;
+    const nr = reference.n;
+    const s = nr / n;
+    if (!Number.isInteger(s) || (s > 1 && n % 2 !== 0)) {
+      throw new RangeError(`reference is ${nr}³ but the particle is ${n}³: the reference grid must be the particle's or an even multiple of it`);
+    }
     const len = n * n * n;
     if (setup.mask && setup.mask.length !== len) {
       throw new RangeError(`alignment mask has ${setup.mask.length} values, a ${n}³ box needs ${len}`);
     }
     this.n = n;
     this.c = centreOf(n);
+    this.s = s;
+    this.refreshAngle = refreshAngle(n);
+    this.nr = nr;
+    this.cr = centreOf(nr);
     this.reference = reference;
     this.particle = particle;
     this.setup = setup;
@@ -138,19 +177,22 @@ export class ConstrainedObjective {
     this.vz = new Float64Array(this.count);
     this.vm = new Float64Array(this.count);
     this.vg = new Float64Array(this.count);
+    // y and z in reference-grid units, s·y and s·z: the kernels' offsets from the centre come out scaled
     for (let v = 0; v < this.count; v++) {
       const i = this.vIndex[v];
-      this.vy[v] = Math.floor(i / n) % n;
-      this.vz[v] = Math.floor(i / (n * n));
+      this.vy[v] = s * (Math.floor(i / n) % n);
+      this.vz[v] = s * Math.floor(i / (n * n));
       this.vm[v] = mask ? mask[i] : 1;
     }
+    const lenRef = nr * nr * nr;
     this.raw = new Float64Array(this.count);
     this.correction = new Float64Array(this.count);
     this.literal = new Float32Array(len);
-    this.refSpectrum = fft3(reference.data, n);
-    this.spectrum = new Float64Array(2 * len);
-    this.filtered = new Float32Array(len);
-    this.maskBuffer = new Float32Array(len);
+    this.refSpectrum = fft3(reference.data, nr);
+    this.spectrum = new Float64Array(2 * lenRef);
+    this.literalSpectrum = s === 1 ? this.spectrum : new Float64Array(2 * len);
+    this.filtered = new Float32Array(lenRef);
+    this.maskBuffer = new Float32Array(lenRef);
     this.overlapBuffer = new Float32Array(len);
   }
 
@@ -166,15 +208,16 @@ export class ConstrainedObjective {
 
   /**
    * Build g_Ω and the prefiltered reference for rotation R if they are not built yet or R has moved more
-   * than REFRESH_ANGLE from the rotation they were built for (only matters with wedges).
+   * than `refreshAngle(n)` from the rotation they were built for (only matters with wedges).
    */
   private prepare(R: Mat3): void {
     const { wedgeParticle, wedgeRef } = this.setup;
     const first = this.prepared === null;
     if (!first) {
       if (!wedgeParticle && !wedgeRef) return;
-      if (rotationAngle(this.prepared!, R) < REFRESH_ANGLE) return;
+      if (rotationAngle(this.prepared!, R) < this.refreshAngle) return;
     }
+    const began = performance.now();
     const n = this.n;
     if (first || wedgeRef) {
       const omega = this.overlapAt(R);
@@ -185,29 +228,37 @@ export class ConstrainedObjective {
       if (!wedgeParticle && !wedgeRef) {
         this.filtered.set(this.reference.data);
       } else {
-        // (Λ_R⁻¹ Ω)(k) = M_particle(R k)·M_ref(k); wedgeMask(n, tilt, Rᵀ) is M(R k).
+        // (Λ_R⁻¹ Ω)(k) = M_particle(R k)·M_ref(k); wedgeMask(n, tilt, Rᵀ) is M(R k). On the reference grid:
+        // masks depend only on the direction of k.
+        const nr = this.nr;
         const pass = this.maskBuffer;
-        if (wedgeParticle) wedgeMask(n, wedgeParticle, transpose(R), pass);
+        if (wedgeParticle) wedgeMask(nr, wedgeParticle, transpose(R), pass);
         else pass.fill(1);
         if (wedgeRef) {
-          const mr = wedgeMask(n, wedgeRef);
+          const mr = wedgeMask(nr, wedgeRef);
           for (let i = 0; i < pass.length; i++) pass[i] *= mr[i];
         }
         const spec = this.spectrum;
-        spec.set(this.refSpectrum);
+        const ref = this.refSpectrum;
         for (let i = 0; i < pass.length; i++) {
-          spec[2 * i] *= pass[i];
-          spec[2 * i + 1] *= pass[i];
+          spec[2 * i] = ref[2 * i] * pass[i];
+          spec[2 * i + 1] = ref[2 * i + 1] * pass[i];
         }
-        ifft3Real(spec, n, this.filtered);
+        ifft3Real(spec, nr, this.filtered);
       }
     }
     this.prepared = Float64Array.from(R);
+    this.work.prepares++;
+    this.work.prepareMs += performance.now() - began;
   }
 
-  /** Ω = M_particle · Λ_R M_ref for rotation R (all ones without wedges), in a reused buffer. */
+  /**
+   * Ω = M_particle · Λ_R M_ref for rotation R (all ones without wedges), read-only: a reused buffer, or the
+   * shared cached particle wedge when the reference has none.
+   */
   overlapAt(R: Mat3): Float32Array {
     const { wedgeParticle, wedgeRef } = this.setup;
+    if (wedgeParticle && !wedgeRef) return wedgeMask(this.n, wedgeParticle);
     const omega = this.overlapBuffer;
     if (wedgeRef) wedgeMask(this.n, wedgeRef, R, omega);
     else omega.fill(1);
@@ -225,8 +276,10 @@ export class ConstrainedObjective {
    */
   freeze(R: Mat3, T: ArrayLike<number>, out?: Float64Array): number {
     this.prepare(R);
-    if (this.setup.wedgeParticle || this.setup.wedgeRef) this.anchor(R, T);
-    return this.evaluate(R, T, out, true);
+    if (!this.setup.wedgeParticle && !this.setup.wedgeRef) return this.evaluate(R, T, out, true);
+    // the anchor leaves the literal f_β in `raw`: no second pass
+    this.anchor(R, T);
+    return this.score(out, true);
   }
 
   /**
@@ -239,11 +292,12 @@ export class ConstrainedObjective {
     return this.freeze(R, T, out);
   }
 
-  /** C = F⁻¹(Ω·F(Λ_β ref)) − Λ_β F̃ at the compact voxels. */
+  /** C = F⁻¹(Ω·F(Λ_β ref)) − Λ_β F̃ at the compact voxels; leaves the literal F⁻¹(Ω·F(Λ_β ref)) in `raw`. */
   private anchor(R: Mat3, T: ArrayLike<number>): void {
+    const began = performance.now();
     const n = this.n;
-    this.moved = transformVolumeByMatrix(this.reference, R, T, this.moved ?? undefined);
-    const spec = fft3(this.moved.data, n, this.spectrum);
+    const moved = this.transformedReference(R, T);
+    const spec = fft3(moved.data, n, this.literalSpectrum);
     const omega = this.overlapAt(R);
     for (let i = 0; i < omega.length; i++) {
       spec[2 * i] *= omega[i];
@@ -253,7 +307,13 @@ export class ConstrainedObjective {
     const { correction, raw, vIndex } = this;
     correction.fill(0);
     for (let i = 0; i < n; i++) this.sampleSlice(i, R, T, raw);
-    for (let v = 0; v < this.count; v++) correction[v] = literal[vIndex[v]] - raw[v];
+    for (let v = 0; v < this.count; v++) {
+      const exact = literal[vIndex[v]];
+      correction[v] = exact - raw[v];
+      raw[v] = exact;
+    }
+    this.work.anchors++;
+    this.work.anchorMs += performance.now() - began;
   }
 
   /**
@@ -262,9 +322,13 @@ export class ConstrainedObjective {
    */
   evaluate(R: Mat3, T: ArrayLike<number>, out?: Float64Array, freezeNormalisation = false): number {
     if (this.prepared === null) throw new Error('refinement objective: call freeze() at the start pose before evaluating');
-    const raw = this.raw;
-    for (let i = 0; i < this.n; i++) this.sampleSlice(i, R, T, raw);
-    const { vm, vg, count } = this;
+    for (let i = 0; i < this.n; i++) this.sampleSlice(i, R, T, this.raw);
+    return this.score(out, freezeNormalisation);
+  }
+
+  /** d from the unnormalised f_β in `raw` (see `evaluate`). */
+  private score(out: Float64Array | undefined, freezeNormalisation: boolean): number {
+    const { vm, vg, count, raw } = this;
     let weighted = 0;
     for (let v = 0; v < count; v++) weighted += vm[v] * raw[v];
     const mu = weighted / this.maskSum;
@@ -291,42 +355,59 @@ export class ConstrainedObjective {
     return d;
   }
 
+  /** Λ_β reference on the particle grid (read from the reference grid), in a reused volume. */
+  private transformedReference(R: Mat3, T: ArrayLike<number>): Volume {
+    this.moved ??= new Volume(this.n, (this.reference.voxelSize * this.nr) / this.n);
+    return transformVolumeByMatrix(this.reference, R, T, this.moved);
+  }
+
   /** g_Ω at the compact voxels (read-only view). */
   get target(): Float64Array {
     return this.vg;
   }
 
-  /** Unnormalised f_β = F̃(R⁻¹(x − c − T) + c) + C of slice i into out[sliceStart[i] …]. */
+  /**
+   * Offsets of slice i on the reference grid: u = s·(x − c − T) has the slice's constant ux, and voxel v
+   * has uy = vy[v] − ty, uz = vz[v] − tz; the sample point is cr + Rᵀu = base + uy·Rᵀe_y + uz·Rᵀe_z.
+   */
+  private sliceFrame(i: number, R: Mat3, T: ArrayLike<number>): void {
+    const { s, c, cr, frame } = this;
+    const ux = s * (i - c - T[0]);
+    frame[0] = ux;
+    frame[1] = s * (c + T[1]);
+    frame[2] = s * (c + T[2]);
+    // (Rᵀu)_a = Σ_b R[b][a]·u_b
+    frame[3] = cr + R[0] * ux;
+    frame[4] = cr + R[1] * ux;
+    frame[5] = cr + R[2] * ux;
+  }
+
+  /** Unnormalised f_β = F̃(cr + Rᵀ·s·(x − c − T)) + C of slice i into out[sliceStart[i] …]. */
   private sampleSlice(i: number, R: Mat3, T: ArrayLike<number>, out: Float64Array): void {
-    const { n, c, vy, vz, filtered, correction } = this;
+    const { nr, vy, vz, filtered, correction, frame } = this;
     const start = this.sliceStart[i], end = this.sliceStart[i + 1];
-    const ux = i - c - T[0];
-    const ty = c + T[1], tz = c + T[2];
-    // s = c + Rᵀu: (Rᵀu)_a = Σ_b R[b][a]·u_b
-    const bx = c + R[0] * ux, by = c + R[1] * ux, bz = c + R[2] * ux;
+    this.sliceFrame(i, R, T);
+    const ty = frame[1], tz = frame[2], bx = frame[3], by = frame[4], bz = frame[5];
+    const r3 = R[3], r4 = R[4], r5 = R[5], r6 = R[6], r7 = R[7], r8 = R[8];
     for (let v = start; v < end; v++) {
       const uy = vy[v] - ty, uz = vz[v] - tz;
-      out[v] =
-        sampleTrilinear(filtered, n, bx + R[3] * uy + R[6] * uz, by + R[4] * uy + R[7] * uz, bz + R[5] * uy + R[8] * uz) +
-        correction[v];
+      out[v] = sampleTrilinear(filtered, nr, bx + r3 * uy + r6 * uz, by + r4 * uy + r7 * uz, bz + r5 * uy + r8 * uz) + correction[v];
     }
     this.samples += end - start;
   }
 
   /** J_i = ½‖g_Ω(x_i) − f_Ω,β(x_i)‖² with the frozen μ, σ. */
   sliceValue(i: number, R: Mat3, T: ArrayLike<number>): number {
-    const { n, c, vy, vz, vm, vg, filtered, correction, mu } = this;
+    const { nr, vy, vz, vm, vg, filtered, correction, mu, frame } = this;
     const invSigma = 1 / this.sigma;
     const start = this.sliceStart[i], end = this.sliceStart[i + 1];
-    const ux = i - c - T[0];
-    const ty = c + T[1], tz = c + T[2];
-    const bx = c + R[0] * ux, by = c + R[1] * ux, bz = c + R[2] * ux;
+    this.sliceFrame(i, R, T);
+    const ty = frame[1], tz = frame[2], bx = frame[3], by = frame[4], bz = frame[5];
+    const r3 = R[3], r4 = R[4], r5 = R[5], r6 = R[6], r7 = R[7], r8 = R[8];
     let loss = 0;
     for (let v = start; v < end; v++) {
       const uy = vy[v] - ty, uz = vz[v] - tz;
-      const F =
-        sampleTrilinear(filtered, n, bx + R[3] * uy + R[6] * uz, by + R[4] * uy + R[7] * uz, bz + R[5] * uy + R[8] * uz) +
-        correction[v];
+      const F = sampleTrilinear(filtered, nr, bx + r3 * uy + r6 * uz, by + r4 * uy + r7 * uz, bz + r5 * uy + r8 * uz) + correction[v];
       const r = vg[v] - (F - mu) * vm[v] * invSigma;
       loss += r * r;
     }
@@ -338,33 +419,52 @@ export class ConstrainedObjective {
    * J_i and its gradient with respect to (e0, e1, e2, T): grad[p] for p < 3 is ∂J_i/∂e_p given
    * dR[p] = ∂R/∂e_p (any angle parametrisation), grad[3 + j] = ∂J_i/∂T_j. Frozen μ, σ.
    *
-   * With s(x) = c + Rᵀ(x − c − T) and w = −r·M/σ (r the residual), ∂J_i/∂β = Σ_x w ∇F̃(s)·∂s/∂β where
-   * ∂s/∂e_p = (∂R/∂e_p)ᵀ u and ∂s/∂T = −Rᵀ; so it suffices to accumulate G = Σ w ∇F̃ uᵀ and Σ w ∇F̃.
+   * With the sample point p(x) = cr + Rᵀu, u = s·(x − c − T), and w = −r·M/σ (r the residual),
+   * ∂J_i/∂β = Σ_x w ∇F̃(p)·∂p/∂β where ∂p/∂e_p = (∂R/∂e_p)ᵀ u and ∂p/∂T = −s·Rᵀ; so it suffices to
+   * accumulate G = Σ w ∇F̃ uᵀ and Σ w ∇F̃.
    */
   sliceGradient(i: number, R: Mat3, T: ArrayLike<number>, dR: readonly Mat3[], grad: Float64Array): number {
-    const { n, c, vy, vz, vm, vg, filtered, correction, mu, grad3 } = this;
+    const { nr, vy, vz, vm, vg, filtered, correction, mu, grad3, frame } = this;
     const invSigma = 1 / this.sigma;
     const start = this.sliceStart[i], end = this.sliceStart[i + 1];
-    const ux = i - c - T[0];
-    const ty = c + T[1], tz = c + T[2];
-    const bx = c + R[0] * ux, by = c + R[1] * ux, bz = c + R[2] * ux;
+    this.sliceFrame(i, R, T);
+    const ux = frame[0], ty = frame[1], tz = frame[2], bx = frame[3], by = frame[4], bz = frame[5];
+    const r3 = R[3], r4 = R[4], r5 = R[5], r6 = R[6], r7 = R[7], r8 = R[8];
+    const nm1 = nr - 1, nn = nr * nr;
     let loss = 0;
     // G[a][b] = Σ w·∇F_a·u_b; the u_x column is ux·Σ w∇F_a since ux is constant on a slice.
     let sx = 0, sy = 0, sz = 0;
     let gxy = 0, gxz = 0, gyy = 0, gyz = 0, gzy = 0, gzz = 0;
     for (let v = start; v < end; v++) {
       const uy = vy[v] - ty, uz = vz[v] - tz;
-      const F =
-        sampleTrilinearWithGradient(
-          filtered, n,
-          bx + R[3] * uy + R[6] * uz, by + R[4] * uy + R[7] * uz, bz + R[5] * uy + R[8] * uz,
-          grad3,
-        ) + correction[v];
+      const px = bx + r3 * uy + r6 * uz, py = by + r4 * uy + r7 * uz, pz = bz + r5 * uy + r8 * uz;
+      // sampleTrilinearWithGradient's interior case written out: this is the hottest loop of SAG
+      const x0 = Math.floor(px), y0 = Math.floor(py), z0 = Math.floor(pz);
+      let F: number, dx: number, dy: number, dz: number;
+      if (x0 >= 0 && x0 < nm1 && y0 >= 0 && y0 < nm1 && z0 >= 0 && z0 < nm1) {
+        const fx = px - x0, fy = py - y0, fz = pz - z0;
+        const k = x0 + nr * (y0 + nr * z0);
+        const v000 = filtered[k], v100 = filtered[k + 1], v010 = filtered[k + nr], v110 = filtered[k + nr + 1];
+        const v001 = filtered[k + nn], v101 = filtered[k + nn + 1], v011 = filtered[k + nn + nr], v111 = filtered[k + nn + nr + 1];
+        const dx00 = v100 - v000, dx10 = v110 - v010, dx01 = v101 - v001, dx11 = v111 - v011;
+        const c00 = v000 + fx * dx00, c10 = v010 + fx * dx10, c01 = v001 + fx * dx01, c11 = v011 + fx * dx11;
+        const c0 = c00 + fy * (c10 - c00), c1 = c01 + fy * (c11 - c01);
+        const dx0 = dx00 + fy * (dx10 - dx00), dx1 = dx01 + fy * (dx11 - dx01);
+        F = c0 + fz * (c1 - c0);
+        dx = dx0 + fz * (dx1 - dx0);
+        dy = (1 - fz) * (c10 - c00) + fz * (c11 - c01);
+        dz = c1 - c0;
+      } else {
+        F = sampleTrilinearWithGradient(filtered, nr, px, py, pz, grad3);
+        dx = grad3[0];
+        dy = grad3[1];
+        dz = grad3[2];
+      }
       const m = vm[v] * invSigma;
-      const r = vg[v] - (F - mu) * m;
+      const r = vg[v] - (F + correction[v] - mu) * m;
       loss += r * r;
       const w = -r * m;
-      const ax = w * grad3[0], ay = w * grad3[1], az = w * grad3[2];
+      const ax = w * dx, ay = w * dy, az = w * dz;
       sx += ax; sy += ay; sz += az;
       gxy += ax * uy; gxz += ax * uz;
       gyy += ay * uy; gyz += ay * uz;
@@ -380,7 +480,8 @@ export class ConstrainedObjective {
         D[1] * g10 + D[4] * gyy + D[7] * gyz +
         D[2] * g20 + D[5] * gzy + D[8] * gzz;
     }
-    for (let j = 0; j < 3; j++) grad[3 + j] = -(R[3 * j] * sx + R[3 * j + 1] * sy + R[3 * j + 2] * sz);
+    const s = this.s;
+    for (let j = 0; j < 3; j++) grad[3 + j] = -s * (R[3 * j] * sx + R[3 * j + 1] * sy + R[3 * j + 2] * sz);
     return 0.5 * loss;
   }
 
@@ -389,17 +490,16 @@ export class ConstrainedObjective {
    * paper's Lipschitz estimate (Eq. 13). Same parametrisation as `sliceGradient`.
    */
   sliceJacobianColumns(i: number, R: Mat3, T: ArrayLike<number>, dR: readonly Mat3[], out: Float64Array): void {
-    const { n, c, vy, vz, vm, filtered, grad3 } = this;
+    const { nr, s, vy, vz, vm, filtered, grad3, frame } = this;
     const invSigma = 1 / this.sigma;
     const start = this.sliceStart[i], end = this.sliceStart[i + 1];
-    const ux = i - c - T[0];
-    const ty = c + T[1], tz = c + T[2];
-    const bx = c + R[0] * ux, by = c + R[1] * ux, bz = c + R[2] * ux;
+    this.sliceFrame(i, R, T);
+    const ux = frame[0], ty = frame[1], tz = frame[2], bx = frame[3], by = frame[4], bz = frame[5];
     out.fill(0);
     for (let v = start; v < end; v++) {
       const uy = vy[v] - ty, uz = vz[v] - tz;
       sampleTrilinearWithGradient(
-        filtered, n,
+        filtered, nr,
         bx + R[3] * uy + R[6] * uz, by + R[4] * uy + R[7] * uz, bz + R[5] * uy + R[8] * uz,
         grad3,
       );
@@ -415,7 +515,7 @@ export class ConstrainedObjective {
         out[p] += j * j;
       }
       for (let k = 0; k < 3; k++) {
-        const j = -(R[3 * k] * ax + R[3 * k + 1] * ay + R[3 * k + 2] * az);
+        const j = -s * (R[3 * k] * ax + R[3 * k + 1] * ay + R[3 * k + 2] * az);
         out[3 + k] += j * j;
       }
     }
@@ -427,8 +527,12 @@ export class ConstrainedObjective {
    * with Ω = M_particle · Λ_R M_ref and the mask. Used to report scores, never inside a refinement loop.
    */
   exactCcc(R: Mat3, T: ArrayLike<number>): number {
-    this.moved = transformVolumeByMatrix(this.reference, R, T, this.moved ?? undefined);
-    return cccWorkspace(this.n).ccc(this.particle.data, this.moved.data, this.overlapAt(R), this.setup.mask);
+    const began = performance.now();
+    const moved = this.transformedReference(R, T);
+    const ccc = cccWorkspace(this.n).ccc(this.particle.data, moved.data, this.overlapAt(R), this.setup.mask);
+    this.work.scores++;
+    this.work.scoreMs += performance.now() - began;
+    return ccc;
   }
 }
 

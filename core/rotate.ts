@@ -247,9 +247,10 @@ export function randomRotation(rng: Rng): Mat3 {
  */
 export function sampleTrilinear(data: Float32Array, n: number, x: number, y: number, z: number, outside = 0): number {
   const x0 = Math.floor(x), y0 = Math.floor(y), z0 = Math.floor(z);
-  const fx = x - x0, fy = y - y0, fz = z - z0;
   const nm1 = n - 1;
+  // The interior case is kept small so that V8 inlines it into callers' loops; the border goes out of line.
   if (x0 >= 0 && x0 < nm1 && y0 >= 0 && y0 < nm1 && z0 >= 0 && z0 < nm1) {
+    const fx = x - x0, fy = y - y0, fz = z - z0;
     const i = x0 + n * (y0 + n * z0);
     const nn = n * n;
     const c00 = data[i] + fx * (data[i + 1] - data[i]);
@@ -260,22 +261,7 @@ export function sampleTrilinear(data: Float32Array, n: number, x: number, y: num
     const c1 = c01 + fy * (c11 - c01);
     return c0 + fz * (c1 - c0);
   }
-  if (x0 < -1 || x0 > nm1 || y0 < -1 || y0 > nm1 || z0 < -1 || z0 > nm1 || x !== x || y !== y || z !== z) return outside;
-  const v000 = voxelOr(data, n, x0, y0, z0, outside);
-  const v100 = voxelOr(data, n, x0 + 1, y0, z0, outside);
-  const v010 = voxelOr(data, n, x0, y0 + 1, z0, outside);
-  const v110 = voxelOr(data, n, x0 + 1, y0 + 1, z0, outside);
-  const v001 = voxelOr(data, n, x0, y0, z0 + 1, outside);
-  const v101 = voxelOr(data, n, x0 + 1, y0, z0 + 1, outside);
-  const v011 = voxelOr(data, n, x0, y0 + 1, z0 + 1, outside);
-  const v111 = voxelOr(data, n, x0 + 1, y0 + 1, z0 + 1, outside);
-  const c00 = v000 + fx * (v100 - v000);
-  const c10 = v010 + fx * (v110 - v010);
-  const c01 = v001 + fx * (v101 - v001);
-  const c11 = v011 + fx * (v111 - v011);
-  const c0 = c00 + fy * (c10 - c00);
-  const c1 = c01 + fy * (c11 - c01);
-  return c0 + fz * (c1 - c0);
+  return sampleBorder(data, n, x, y, z, null, outside);
 }
 
 function voxelOr(data: Float32Array, n: number, x: number, y: number, z: number, outside: number): number {
@@ -297,43 +283,70 @@ export function sampleTrilinearWithGradient(
   outside = 0,
 ): number {
   const x0 = Math.floor(x), y0 = Math.floor(y), z0 = Math.floor(z);
-  const fx = x - x0, fy = y - y0, fz = z - z0;
-  let v000: number, v100: number, v010: number, v110: number, v001: number, v101: number, v011: number, v111: number;
   const nm1 = n - 1;
   if (x0 >= 0 && x0 < nm1 && y0 >= 0 && y0 < nm1 && z0 >= 0 && z0 < nm1) {
+    const fx = x - x0, fy = y - y0, fz = z - z0;
     const i = x0 + n * (y0 + n * z0);
     const nn = n * n;
-    v000 = data[i];
-    v100 = data[i + 1];
-    v010 = data[i + n];
-    v110 = data[i + n + 1];
-    v001 = data[i + nn];
-    v101 = data[i + nn + 1];
-    v011 = data[i + nn + n];
-    v111 = data[i + nn + n + 1];
-  } else {
-    v000 = voxelOr(data, n, x0, y0, z0, outside);
-    v100 = voxelOr(data, n, x0 + 1, y0, z0, outside);
-    v010 = voxelOr(data, n, x0, y0 + 1, z0, outside);
-    v110 = voxelOr(data, n, x0 + 1, y0 + 1, z0, outside);
-    v001 = voxelOr(data, n, x0, y0, z0 + 1, outside);
-    v101 = voxelOr(data, n, x0 + 1, y0, z0 + 1, outside);
-    v011 = voxelOr(data, n, x0, y0 + 1, z0 + 1, outside);
-    v111 = voxelOr(data, n, x0 + 1, y0 + 1, z0 + 1, outside);
+    const v000 = data[i], v100 = data[i + 1], v010 = data[i + n], v110 = data[i + n + 1];
+    const v001 = data[i + nn], v101 = data[i + nn + 1], v011 = data[i + nn + n], v111 = data[i + nn + n + 1];
+    // Edges along x, then faces along y, then the value along z; each stage's difference is a derivative.
+    const dx00 = v100 - v000, dx10 = v110 - v010, dx01 = v101 - v001, dx11 = v111 - v011;
+    const c00 = v000 + fx * dx00;
+    const c10 = v010 + fx * dx10;
+    const c01 = v001 + fx * dx01;
+    const c11 = v011 + fx * dx11;
+    const c0 = c00 + fy * (c10 - c00);
+    const c1 = c01 + fy * (c11 - c01);
+    const dx0 = dx00 + fy * (dx10 - dx00);
+    const dx1 = dx01 + fy * (dx11 - dx01);
+    grad[0] = dx0 + fz * (dx1 - dx0);
+    grad[1] = (1 - fz) * (c10 - c00) + fz * (c11 - c01);
+    grad[2] = c1 - c0;
+    return c0 + fz * (c1 - c0);
   }
-  // Edges along x, then faces along y, then the value along z; each stage's difference is a derivative.
+  return sampleBorder(data, n, x, y, z, grad, outside);
+}
+
+/** Both samplers at cells that touch or cross the box border (corners outside read `outside`). */
+function sampleBorder(
+  data: Float32Array,
+  n: number,
+  x: number,
+  y: number,
+  z: number,
+  grad: Float64Array | null,
+  outside: number,
+): number {
+  const x0 = Math.floor(x), y0 = Math.floor(y), z0 = Math.floor(z);
+  const nm1 = n - 1;
+  if (x0 < -1 || x0 > nm1 || y0 < -1 || y0 > nm1 || z0 < -1 || z0 > nm1 || x !== x || y !== y || z !== z) {
+    if (grad) grad.fill(0);
+    return outside;
+  }
+  const fx = x - x0, fy = y - y0, fz = z - z0;
+  const v000 = voxelOr(data, n, x0, y0, z0, outside);
+  const v100 = voxelOr(data, n, x0 + 1, y0, z0, outside);
+  const v010 = voxelOr(data, n, x0, y0 + 1, z0, outside);
+  const v110 = voxelOr(data, n, x0 + 1, y0 + 1, z0, outside);
+  const v001 = voxelOr(data, n, x0, y0, z0 + 1, outside);
+  const v101 = voxelOr(data, n, x0 + 1, y0, z0 + 1, outside);
+  const v011 = voxelOr(data, n, x0, y0 + 1, z0 + 1, outside);
+  const v111 = voxelOr(data, n, x0 + 1, y0 + 1, z0 + 1, outside);
   const c00 = v000 + fx * (v100 - v000);
   const c10 = v010 + fx * (v110 - v010);
   const c01 = v001 + fx * (v101 - v001);
   const c11 = v011 + fx * (v111 - v011);
   const c0 = c00 + fy * (c10 - c00);
   const c1 = c01 + fy * (c11 - c01);
-  const dx00 = v100 - v000, dx10 = v110 - v010, dx01 = v101 - v001, dx11 = v111 - v011;
-  const dx0 = dx00 + fy * (dx10 - dx00);
-  const dx1 = dx01 + fy * (dx11 - dx01);
-  grad[0] = dx0 + fz * (dx1 - dx0);
-  grad[1] = (1 - fz) * (c10 - c00) + fz * (c11 - c01);
-  grad[2] = c1 - c0;
+  if (grad) {
+    const dx00 = v100 - v000, dx10 = v110 - v010, dx01 = v101 - v001, dx11 = v111 - v011;
+    const dx0 = dx00 + fy * (dx10 - dx00);
+    const dx1 = dx01 + fy * (dx11 - dx01);
+    grad[0] = dx0 + fz * (dx1 - dx0);
+    grad[1] = (1 - fz) * (c10 - c00) + fz * (c11 - c01);
+    grad[2] = c1 - c0;
+  }
   return c0 + fz * (c1 - c0);
 }
 
@@ -346,6 +359,10 @@ export function transformVolume(v: Volume, pose: Pose, out?: Volume, outside = 0
  * (Λ V)(x) = V(R⁻¹(x − c − t) + c) with trilinear interpolation; samples outside the box read `outside`.
  * Source coordinates are affine in the output x index, so each row is base + x·step with no per-voxel
  * matrix product and no accumulated drift.
+ *
+ * `out` may be a coarser grid of m voxels with n = s·m (s an integer, both even, e.g. a Fourier-cropped
+ * box sampling a finer copy of the same volume): output voxel x, the shift t and the centre c = m/2 are
+ * then in output voxels, and V is read at s·(R⁻¹(x − c − t) + c).
  */
 export function transformVolumeByMatrix(
   v: Volume,
@@ -355,26 +372,32 @@ export function transformVolumeByMatrix(
   outside = 0,
 ): Volume {
   const n = v.n;
-  if (out && out.n !== n) throw new RangeError(`output volume is ${out.n}³ but the input is ${n}³`);
+  const m = out ? out.n : n;
+  const s = n / m;
+  if (m !== n && (!Number.isInteger(s) || m % 2 !== 0 || n % 2 !== 0)) {
+    throw new RangeError(`output volume is ${m}³ but the input is ${n}³ (a coarser output must divide an even input evenly)`);
+  }
   if (out && out.data === v.data) throw new RangeError('transformVolume cannot write into its own input volume');
   const result = out ?? new Volume(n, v.voxelSize);
   const src = v.data;
   const dst = result.data;
   const c = centreOf(n);
+  const co = centreOf(m);
   const nm1 = n - 1;
   const nn = n * n;
-  // s = c + Rᵀ·(x − c − t): column j of Rᵀ is row j of R.
-  const r0 = R[0], r1 = R[1], r2 = R[2], r3 = R[3], r4 = R[4], r5 = R[5], r6 = R[6], r7 = R[7], r8 = R[8];
-  const dx0 = -c - t[0];
+  // s·(c_o + Rᵀ·(x − c_o − t)) = c + (s·Rᵀ)·(x − c_o − t): column j of Rᵀ is row j of R.
+  const r0 = s * R[0], r1 = s * R[1], r2 = s * R[2], r3 = s * R[3], r4 = s * R[4], r5 = s * R[5];
+  const r6 = s * R[6], r7 = s * R[7], r8 = s * R[8];
+  const dx0 = -co - t[0];
   let o = 0;
-  for (let z = 0; z < n; z++) {
-    const dz = z - c - t[2];
-    for (let y = 0; y < n; y++) {
-      const dy = y - c - t[1];
+  for (let z = 0; z < m; z++) {
+    const dz = z - co - t[2];
+    for (let y = 0; y < m; y++) {
+      const dy = y - co - t[1];
       const bx = c + r0 * dx0 + r3 * dy + r6 * dz;
       const by = c + r1 * dx0 + r4 * dy + r7 * dz;
       const bz = c + r2 * dx0 + r5 * dy + r8 * dz;
-      for (let x = 0; x < n; x++, o++) {
+      for (let x = 0; x < m; x++, o++) {
         const sx = bx + x * r0;
         const sy = by + x * r1;
         const sz = bz + x * r2;

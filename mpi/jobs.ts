@@ -33,6 +33,11 @@ export interface AlignJob {
   particles: ParticleEntry[];
   maxShift: number;
   mask: { radius: number; edge: number };
+  /**
+   * Box (even, ≤ n) the refinement runs at: both volumes Fourier-cropped (core/align.ts); shifts stay in
+   * original voxels. Omitted = no binning.
+   */
+  alignBox?: number;
   /** Seeds SAG's slice order; particle i × candidate j uses a stream derived from (seed, i, j). */
   seed: number;
   /** Where rank 0 writes the results (JSON: AlignResult[] in particle order). */

@@ -1,6 +1,7 @@
 /**
  * Campaign configuration: its shape, defaults and validation. Pure (no I/O) so the CLI validates before
- * anything starts and the workflow can re-check what it is given.
+ * anything starts and the workflow can re-check what it is given. A validated config is plain JSON data
+ * (it travels in Temporal payloads) and validating it again returns it unchanged.
  */
 
 export type AlignMethod = 'sag' | 'sag1' | 'lm' | 'chen';
@@ -11,8 +12,8 @@ export interface SimulatedData {
   particles: number;
   size: number;
   voxel: number;
-  /** var(signal)/var(noise) per projection; Infinity for noise-free. */
-  snr: number;
+  /** var(signal)/var(noise) per projection; 'inf' for noise-free (JSON has no Infinity). */
+  snr: number | 'inf';
   tiltMin: number;
   tiltMax: number;
   tiltStep: number;
@@ -21,6 +22,8 @@ export interface SimulatedData {
   pdb?: string;
   resolution: number;
   maxShift: number;
+  /** CTF underfocus in µm (the design's default is 6 µm: first CTF zero near 34 Å). */
+  defocus: number;
 }
 
 export interface StarData {
@@ -49,7 +52,14 @@ export interface CampaignConfig {
   mask: { radius: number; edge: number };
   /** Low-pass of the first reference (Å); the paper starts at 60 Å. */
   initialLowpass: number;
+  /** Poses of the reference-free start: seeded random rotations, or all identity. */
+  initialPoses: InitialPoses;
+  /** Seeds the random initial poses and SAG's slice order, so a campaign can be reproduced. */
+  seed: number;
 }
+
+export type InitialPoses = 'random' | 'identity';
+export const INITIAL_POSES: readonly InitialPoses[] = ['random', 'identity'];
 
 export class ConfigError extends Error {
   constructor(readonly field: string, message: string) {
@@ -94,6 +104,8 @@ function str(raw: Raw, key: string, path: string, fallback?: string): string {
   return v;
 }
 
+const snrOf = (x: number): number | 'inf' => (x === Infinity ? 'inf' : x);
+
 const positiveInt = (x: number) => (Number.isInteger(x) && x > 0 ? null : 'must be a positive integer');
 const nonNegativeInt = (x: number) => (Number.isInteger(x) && x >= 0 ? null : 'must be a non-negative integer');
 const positive = (x: number) => (x > 0 ? null : 'must be positive');
@@ -101,9 +113,9 @@ const nonNegative = (x: number) => (x >= 0 ? null : 'must be ≥ 0');
 const tiltAngle = (x: number) => (Math.abs(x) <= 90 ? null : 'must be within ±90 degrees');
 
 const KNOWN = {
-  top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass'],
-  simulate: ['simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'resolution', 'maxShift'],
-  star: ['star'],
+  top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'seed'],
+  simulate: ['kind', 'simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'resolution', 'maxShift', 'defocus'],
+  star: ['kind', 'star'],
   alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'mpiRanks', 'hostfile'],
   mask: ['radius', 'edge'],
 };
@@ -116,7 +128,10 @@ function rejectUnknown(raw: Raw, known: readonly string[], path: string): void {
 
 function parseData(raw: Raw): SimulatedData | StarData {
   const data = obj(raw, 'data', '');
-  if (data.star !== undefined) {
+  if (data.kind !== undefined && data.kind !== 'simulate' && data.kind !== 'star') {
+    throw new ConfigError('data.kind', `must be 'simulate' or 'star', got ${JSON.stringify(data.kind)}`);
+  }
+  if (data.kind === 'star' || data.star !== undefined) {
     rejectUnknown(data, KNOWN.star, 'data.');
     return { kind: 'star', star: str(data, 'star', 'data.') };
   }
@@ -132,13 +147,14 @@ function parseData(raw: Raw): SimulatedData | StarData {
     particles: num(data, 'particles', p, 20, (x) => (Number.isInteger(x) && x >= 4 ? null : 'must be an integer ≥ 4 (two half-sets of at least 2)')),
     size,
     voxel: num(data, 'voxel', p, 6, positive),
-    snr: num(data, 'snr', p, 0.01, positive),
+    snr: snrOf(num(data, 'snr', p, 0.01, positive)),
     tiltMin,
     tiltMax,
     tiltStep: num(data, 'tiltStep', p, 1, positive),
     seed: num(data, 'seed', p, 1, nonNegativeInt),
     resolution: num(data, 'resolution', p, 20, positive),
     maxShift: num(data, 'maxShift', p, 4, nonNegative),
+    defocus: num(data, 'defocus', p, 6, positive),
   };
   if (data.pdb !== undefined) out.pdb = str(data, 'pdb', p);
   return out;
@@ -176,7 +192,12 @@ export function validateConfig(input: unknown): CampaignConfig {
       edge: num(mask, 'edge', 'mask.', 3, nonNegative),
     },
     initialLowpass: num(input, 'initialLowpass', '', 60, positive),
+    initialPoses: str(input, 'initialPoses', '', 'random') as InitialPoses,
+    seed: num(input, 'seed', '', 1, (x) => (Number.isInteger(x) && x >= 0 && x <= 0xffffffff ? null : 'must be an integer in [0, 2³²)')),
   };
+  if (!INITIAL_POSES.includes(config.initialPoses)) {
+    throw new ConfigError('initialPoses', `must be one of ${INITIAL_POSES.join(', ')}, got '${config.initialPoses}'`);
+  }
   if (alignment.hostfile !== undefined) config.alignment.hostfile = str(alignment, 'hostfile', 'alignment.');
   if (size !== undefined && config.mask.radius > size / 2) {
     throw new ConfigError('mask.radius', `must fit in the ${size}³ box (≤ ${size / 2} voxels), got ${config.mask.radius}`);

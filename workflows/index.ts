@@ -1,2 +1,3 @@
 /** Every workflow the workers register (the bundle entry point). */
 export * from './smoke.ts';
+export * from './campaign.ts';

@@ -1,0 +1,231 @@
+/**
+ * Campaign activities on half-set maps: the reference-free start, the half averages (an MPI job of
+ * mpi/averageRank.ts), the gold-standard FSC, and each half's next reference. The two half-sets never see each
+ * other's data: every map derived from one half is computed from that half's particles alone (design "FSC and
+ * resolution"); the combined average is for display only.
+ */
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Context } from '@temporalio/activity';
+import { lowpassToResolution, softSphereMask } from '../core/filters.ts';
+import { fscCurve, goldStandardResolution, resolutionAtFscHalf, type FscCurve } from '../core/fsc.ts';
+import type { Half } from '../core/halfmaps.ts';
+import { Rng } from '../core/random.ts';
+import { poseFromMatrix, randomRotation } from '../core/rotate.ts';
+import type { Volume } from '../core/volume.ts';
+import type { ArtifactRef } from '../io/artifacts.ts';
+import { writeMrc } from '../io/mrc.ts';
+import { runAverageJob } from '../mpi/averageWork.ts';
+import { poseToDegrees, writeJobFile } from '../mpi/jobFiles.ts';
+import type { AverageJob, PoseDeg } from '../mpi/jobs.ts';
+import type { InitialPoses } from '../workflows/config.ts';
+import {
+  checkedRef,
+  readJsonArtifact,
+  readVolume,
+  reportProgress,
+  runCampaignStep,
+  type Progress,
+  type Reuse,
+} from './common.ts';
+import { runMpiStep } from './mpiStep.ts';
+import { HALVES, posesByName, readParticleSet, type Particle, type PoseEntry } from './particles.ts';
+
+export type HalfRefs = Record<Half, ArtifactRef>;
+
+export interface HalfAverages extends HalfRefs {
+  /** Both half-sets pooled (for display only: references stay per half). */
+  combined: ArtifactRef;
+}
+
+export interface MaskParams {
+  radius: number;
+  edge: number;
+}
+
+/** Raised-cosine edge of the reference low-pass, in Fourier shells (RELION uses 2). */
+export const LOWPASS_EDGE_SHELLS = 2;
+
+/** A half's reference: its own average low-passed at `resolution` Å, inside the soft alignment mask. */
+function referenceFrom(average: Volume, resolution: number, mask: MaskParams): Volume {
+  const ref = lowpassToResolution(average, resolution, LOWPASS_EDGE_SHELLS);
+  const m = softSphereMask(ref.n, mask.radius, mask.edge);
+  for (let i = 0; i < m.length; i++) ref.data[i] *= m[i];
+  return ref;
+}
+
+/** The AverageJob of `particles` with `poses`, writing its three maps into `dir`. */
+function averageJob(particles: readonly Particle[], poses: Map<string, PoseDeg>, dir: string): AverageJob {
+  return {
+    particles: particles.map((p) => ({
+      name: p.name, path: p.path, tiltMin: p.tiltMinDeg, tiltMax: p.tiltMaxDeg, pose: poses.get(p.name)!, half: p.half,
+    })),
+    out: { odd: join(dir, 'odd.mrc'), even: join(dir, 'even.mrc'), combined: join(dir, 'combined.mrc') },
+  };
+}
+
+export interface InitialReferencesInput {
+  workdir: string;
+  halves: ArtifactRef;
+  initialLowpass: number;
+  initialPoses: InitialPoses;
+  seed: number;
+  mask: MaskParams;
+}
+
+export interface InitialReferencesResult extends Reuse {
+  /** One map, the first reference of both halves. */
+  references: HalfRefs;
+  /** The half averages with the initial poses, before the low-pass (the campaign's starting FSC). */
+  averages: HalfAverages;
+  /** The starting poses (PoseEntry[] JSON). */
+  poses: ArtifactRef;
+}
+
+/**
+ * Seed of the initial-pose streams. The simulator draws particle k's true pose from Rng.derive(dataSeed, k);
+ * deriving ours from the campaign seed directly would, with equal seeds (both default to 1), hand the
+ * "reference-free" start the ground truth. A hash of a purpose label and the seed keeps the streams apart.
+ */
+export function initialPoseSeed(seed: number): number {
+  return createHash('sha256').update(`subtomo initial poses ${seed}`).digest().readUInt32LE(0);
+}
+
+/**
+ * Reference-free start: all particles averaged (in this process, with the code of the MPI average) with seeded
+ * random poses — particle k from Rng.derive(initialPoseSeed(seed), k) — or identity poses, low-passed to
+ * `initialLowpass` Å and masked: the common first reference of both half-sets. As in RELION's gold-standard
+ * refinement, both halves start from one heavily low-passed map: from independent random starts each half
+ * settles in its own arbitrary orientation, and the half maps (and their FSC) stop being comparable. Only
+ * information below `initialLowpass` is shared; from iteration 1 on each half's reference comes from its own
+ * particles alone. The half averages of the start are kept: their FSC is the campaign's iteration 0.
+ */
+export async function initialReferences(input: InitialReferencesInput): Promise<InitialReferencesResult> {
+  const { particles } = await readParticleSet(input.halves);
+  const params = { initialLowpass: input.initialLowpass, initialPoses: input.initialPoses, seed: input.seed, mask: input.mask };
+  const step = await runCampaignStep(input.workdir, 'initial-references', params, { halves: input.halves }, async (dir) => {
+    const entries: PoseEntry[] = particles.map((p, k) => ({
+      name: p.name,
+      pose: input.initialPoses === 'random'
+        ? poseToDegrees(poseFromMatrix(randomRotation(Rng.derive(initialPoseSeed(input.seed), k)), [0, 0, 0]))
+        : { phi: 0, theta: 0, psi: 0, tx: 0, ty: 0, tz: 0 },
+    }));
+    await writeFile(join(dir, 'poses.json'), `${JSON.stringify(entries, null, 1)}\n`);
+    for (const p of particles) await checkedRef(p.ref, `particle ${p.name}`);
+    const ctx = Context.current();
+    const maps = await runAverageJob(averageJob(particles, posesByName(entries, particles, 'initial poses'), dir), (p) => {
+      ctx.heartbeat({ step: 'initial-references', done: p.done, total: p.total, detail: p.particle } satisfies Progress);
+      ctx.cancellationSignal.throwIfAborted();
+    });
+    await writeMrc(join(dir, 'reference.mrc'), referenceFrom(maps.combined, input.initialLowpass, input.mask), {
+      labels: [`initial reference of both halves, ${input.initialPoses} poses, low-pass ${input.initialLowpass} A`],
+    });
+    return { reference: 'reference.mrc', poses: 'poses.json', odd: 'odd.mrc', even: 'even.mrc', combined: 'combined.mrc' };
+  });
+  const { reference, poses, odd, even, combined } = step.outputs;
+  return { references: { odd: reference, even: reference }, averages: { odd, even, combined }, poses, reused: step.reused };
+}
+
+export interface AverageHalvesInput {
+  workdir: string;
+  halves: ArtifactRef;
+  /** Poses per particle: the refine step's AlignResult[] JSON (or any PoseEntry[]). */
+  alignment: ArtifactRef;
+  mpiRanks: number;
+  hostfile?: string;
+}
+
+export interface AverageHalvesResult extends Reuse {
+  averages: HalfAverages;
+}
+
+const AVERAGE_RANK = fileURLToPath(new URL('../mpi/averageRank.ts', import.meta.url));
+
+/** Wedge-weighted odd, even and combined averages with the aligned poses, as an MPI job of mpi/averageRank.ts. */
+export async function averageHalves(input: AverageHalvesInput): Promise<AverageHalvesResult> {
+  const { particles } = await readParticleSet(input.halves);
+  const poses = posesByName(await readJsonArtifact<PoseEntry[]>(input.alignment, 'alignment'), particles, input.alignment.path);
+  for (const p of particles) await checkedRef(p.ref, `particle ${p.name}`);
+  const step = await runMpiStep({
+    workdir: input.workdir,
+    step: 'average-halves',
+    params: {},
+    inputs: { halves: input.halves, alignment: input.alignment },
+    entry: AVERAGE_RANK,
+    np: input.mpiRanks,
+    hostfile: input.hostfile,
+    total: particles.length,
+    writeJob: async (dir) => {
+      const jobFile = join(dir, 'average-job.json');
+      await writeJobFile(jobFile, averageJob(particles, poses, dir));
+      return { jobFile, outputs: { odd: 'odd.mrc', even: 'even.mrc', combined: 'combined.mrc' } };
+    },
+  });
+  const { odd, even, combined } = step.outputs;
+  return { averages: { odd, even, combined }, reused: step.reused };
+}
+
+export interface FscFile extends FscCurve {
+  /** Resolution (Å) at FSC 0.143 and 0.5, each crossing linearly interpolated between shells. */
+  resolution0143: number;
+  resolution05: number;
+  boxSize: number;
+  voxelSize: number;
+  mask: MaskParams;
+}
+
+export interface FscResult extends Reuse {
+  /** FscFile JSON. */
+  curve: ArtifactRef;
+  resolution0143: number;
+  resolution05: number;
+}
+
+/** Gold-standard FSC of the two half-set averages inside the soft alignment mask. */
+export async function fsc(input: { workdir: string; odd: ArtifactRef; even: ArtifactRef; mask: MaskParams }): Promise<FscResult> {
+  const step = await runCampaignStep(input.workdir, 'fsc', { mask: input.mask }, { odd: input.odd, even: input.even }, async (dir) => {
+    const odd = await readVolume(input.odd, 'odd half-set average');
+    const even = await readVolume(input.even, 'even half-set average');
+    const curve = fscCurve(odd, even, softSphereMask(odd.n, input.mask.radius, input.mask.edge));
+    const file: FscFile = {
+      ...curve,
+      resolution0143: goldStandardResolution(curve, odd.voxelSize, odd.n),
+      resolution05: resolutionAtFscHalf(curve, odd.voxelSize, odd.n),
+      boxSize: odd.n,
+      voxelSize: odd.voxelSize,
+      mask: input.mask,
+    };
+    await writeFile(join(dir, 'fsc.json'), `${JSON.stringify(file)}\n`);
+    return { curve: 'fsc.json' };
+  });
+  const file = await readJsonArtifact<FscFile>(step.outputs.curve, 'FSC curve');
+  return { curve: step.outputs.curve, resolution0143: file.resolution0143, resolution05: file.resolution05, reused: step.reused };
+}
+
+export interface LowpassInput {
+  workdir: string;
+  /** The two half-set averages. */
+  odd: ArtifactRef;
+  even: ArtifactRef;
+  /** Gold-standard resolution (Å) to low-pass at. */
+  resolution: number;
+  mask: MaskParams;
+}
+
+/** Each half's next reference from its OWN half average, low-passed at the FSC resolution and masked. */
+export async function lowpassReference(input: LowpassInput): Promise<{ references: HalfRefs } & Reuse> {
+  const params = { resolution: input.resolution, edgeShells: LOWPASS_EDGE_SHELLS, mask: input.mask };
+  const step = await runCampaignStep(input.workdir, 'lowpass-reference', params, { odd: input.odd, even: input.even }, async (dir) => {
+    for (const [k, half] of HALVES.entries()) {
+      const average = await readVolume(input[half], `${half} half-set average`);
+      await writeMrc(join(dir, `reference_${half}.mrc`), referenceFrom(average, input.resolution, input.mask), {
+        labels: [`${half} half reference, low-pass ${input.resolution.toFixed(1)} A`],
+      });
+      await reportProgress({ step: 'lowpass-reference', done: k + 1, total: HALVES.length });
+    }
+    return { odd: 'reference_odd.mrc', even: 'reference_even.mrc' };
+  });
+  return { references: { odd: step.outputs.odd, even: step.outputs.even }, reused: step.reused };
+}

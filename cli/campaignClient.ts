@@ -1,0 +1,159 @@
+/**
+ * Client side of campaigns, shared by `subtomo campaign`, the demo and the tests: reading a config file,
+ * starting and resuming campaign workflows, and reading a campaign's runs back from the Temporal history.
+ */
+import { randomUUID } from 'node:crypto';
+import { access, readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { Client, Connection, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
+import { parse as parseYaml } from 'yaml';
+import { simulationConfigOf } from '../activities/data.ts';
+import type { campaign, CampaignInput } from '../workflows/campaign.ts';
+import { validateConfig, type CampaignConfig } from '../workflows/config.ts';
+import { DEFAULT_QUEUES, type Queues } from '../workflows/queues.ts';
+
+export const DEFAULT_ADDRESS = '127.0.0.1:7233';
+export const CAMPAIGN_WORKFLOW = 'campaign';
+
+/** --address, else TEMPORAL_ADDRESS, else 127.0.0.1:7233. */
+export function temporalAddress(flag?: string): string {
+  return flag || process.env.TEMPORAL_ADDRESS || DEFAULT_ADDRESS;
+}
+
+/** Web UI of the dev server at `address` (infra/temporal.ts serves it on the gRPC port + 1000). */
+export function webUiUrl(address: string, workflowId?: string): string {
+  const [host, port] = address.split(':');
+  const base = `http://${host}:${Number(port) + 1000}/namespaces/default/workflows`;
+  return workflowId ? `${base}/${encodeURIComponent(workflowId)}` : base;
+}
+
+export async function connectClient(address: string): Promise<{ client: Client; close: () => Promise<void> }> {
+  const connection = await Connection.connect({ address }).catch((err: Error) => {
+    throw new Error(`cannot reach Temporal at ${address} (${err.message}); start it with infra/server.sh start or npm run demo`);
+  });
+  return { client: new Client({ connection }), close: () => connection.close() };
+}
+
+/**
+ * Reads a campaign config (YAML or JSON), validates it and resolves its paths (workdir, data.star, data.pdb,
+ * alignment.hostfile) against the config file's directory; input files must exist and simulation parameters
+ * must be possible. Every problem names the file and the field.
+ */
+export async function loadCampaignConfig(path: string): Promise<CampaignConfig> {
+  const file = resolve(path);
+  let raw: unknown;
+  try {
+    raw = parseYaml(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`config ${file}: ${(err as Error).message}`);
+  }
+  const base = dirname(file);
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  try {
+    const config = validateConfig(raw);
+    config.workdir = at(config.workdir);
+    if (config.alignment.hostfile) config.alignment.hostfile = at(config.alignment.hostfile);
+    if (config.data.kind === 'star') config.data.star = at(config.data.star);
+    else {
+      if (config.data.pdb) config.data.pdb = at(config.data.pdb);
+      simulationConfigOf(config.data);
+    }
+    const inputs: [string, string | undefined][] = [
+      ['data.star', config.data.kind === 'star' ? config.data.star : undefined],
+      ['data.pdb', config.data.kind === 'simulate' ? config.data.pdb : undefined],
+      ['alignment.hostfile', config.alignment.hostfile],
+    ];
+    for (const [field, p] of inputs) {
+      if (p) await access(p).catch(() => {
+        throw new Error(`config field '${field}': ${p} does not exist`);
+      });
+    }
+    return config;
+  } catch (err) {
+    throw new Error(`config ${file}: ${(err as Error).message}`);
+  }
+}
+
+export interface StartOptions {
+  workflowId?: string;
+  queues?: Partial<Queues>;
+  heartbeatTimeout?: string;
+  continueAsNewEvery?: number;
+}
+
+export function newCampaignId(config: CampaignConfig): string {
+  return `campaign-${config.name}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Starts a campaign workflow on the cpu queue (its workers run the workflows). */
+export async function startCampaign(client: Client, config: CampaignConfig, opts: StartOptions = {}): Promise<WorkflowHandleWithFirstExecutionRunId<typeof campaign>> {
+  const queues = { ...DEFAULT_QUEUES, ...opts.queues };
+  const input: CampaignInput = { config, queues, heartbeatTimeout: opts.heartbeatTimeout, continueAsNewEvery: opts.continueAsNewEvery };
+  return client.workflow.start<typeof campaign>(CAMPAIGN_WORKFLOW, {
+    taskQueue: queues.cpu,
+    workflowId: opts.workflowId ?? newCampaignId(config),
+    args: [input],
+  });
+}
+
+export type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+export interface CampaignRun {
+  runId: string;
+  events: HistoryEvent[];
+  input: CampaignInput;
+}
+
+export function decodePayload<T>(payload: Payload | null | undefined): T | undefined {
+  return payload ? defaultPayloadConverter.fromPayload<T>(payload) : undefined;
+}
+
+async function fetchRun(client: Client, workflowId: string, runId: string): Promise<CampaignRun> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const events = history.events ?? [];
+  const started = events[0]?.workflowExecutionStartedEventAttributes;
+  if (!started) throw new Error(`workflow ${workflowId} has no start event`);
+  const input = decodePayload<CampaignInput>(started.input?.payloads?.[0]);
+  if (!input?.config) throw new Error(`workflow ${workflowId} is not a campaign (type ${started.workflowType?.name})`);
+  return { runId, events, input };
+}
+
+/**
+ * Every run of a campaign, oldest first: the continue-as-new chain of the latest run and, through
+ * `resumedFrom`, the chains of the runs it resumed.
+ */
+export async function campaignRuns(client: Client, workflowId: string): Promise<CampaignRun[]> {
+  const runs: CampaignRun[] = [];
+  let next: string | undefined = (await client.workflow.getHandle(workflowId).describe()).runId;
+  while (next) {
+    const run = await fetchRun(client, workflowId, next);
+    runs.unshift(run);
+    const started = run.events[0].workflowExecutionStartedEventAttributes!;
+    next = started.continuedExecutionRunId || run.input.resumedFrom || undefined;
+  }
+  return runs;
+}
+
+const RESUMABLE = new Set(['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT']);
+
+/**
+ * Starts a failed, cancelled, terminated or timed-out campaign again under the same workflow id, from its
+ * original config: steps whose results are in the artifact store are reused, not recomputed.
+ */
+export async function resumeCampaign(client: Client, workflowId: string): Promise<{ handle: WorkflowHandleWithFirstExecutionRunId<typeof campaign>; resumedFrom: string }> {
+  const latest = await client.workflow.getHandle(workflowId).describe();
+  if (!RESUMABLE.has(latest.status.name)) {
+    throw new Error(`campaign ${workflowId} is ${latest.status.name}; only a failed, cancelled, terminated or timed-out campaign can be resumed`);
+  }
+  const { input } = await fetchRun(client, workflowId, latest.runId);
+  const { carried: _carried, ...fresh } = input;
+  const handle = await client.workflow.start<typeof campaign>(CAMPAIGN_WORKFLOW, {
+    taskQueue: latest.taskQueue,
+    workflowId,
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+    args: [{ ...fresh, resumedFrom: latest.runId }],
+  });
+  return { handle, resumedFrom: latest.runId };
+}

@@ -1,0 +1,148 @@
+/**
+ * Reading and writing the job files of mpi/jobs.ts. Rank 0 validates a job before broadcasting it, so a
+ * malformed file fails once, naming the file and the field, instead of as a type error deep inside a rank.
+ */
+import { readFile } from 'node:fs/promises';
+import { ALIGN_METHODS } from '../workflows/config.ts';
+import { writeFileAtomic } from '../io/artifacts.ts';
+import { type Pose, degrees, radians } from '../core/rotate.ts';
+import type { AlignJob, AverageJob, PoseDeg } from './jobs.ts';
+
+type Raw = Record<string, unknown>;
+
+class JobFileError extends Error {
+  constructor(source: string, field: string, problem: string) {
+    super(`job file ${source}: ${field} ${problem}`);
+    this.name = 'JobFileError';
+  }
+}
+
+function isObject(v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+interface Checker {
+  object(v: unknown, field: string): Raw;
+  array(v: unknown, field: string, nonEmpty?: boolean): unknown[];
+  string(v: unknown, field: string): string;
+  number(v: unknown, field: string, min?: number): number;
+}
+
+function checker(source: string): Checker {
+  const fail = (field: string, problem: string): never => {
+    throw new JobFileError(source, field, problem);
+  };
+  return {
+    object: (v, field) => (isObject(v) ? v : fail(field, 'must be an object')),
+    array: (v, field, nonEmpty = false) => {
+      if (!Array.isArray(v)) return fail(field, 'must be an array');
+      if (nonEmpty && v.length === 0) fail(field, 'must not be empty');
+      return v;
+    },
+    string: (v, field) => (typeof v === 'string' && v !== '' ? v : fail(field, 'must be a non-empty string')),
+    number: (v, field, min = -Infinity) => {
+      if (typeof v !== 'number' || !Number.isFinite(v)) return fail(field, `must be a finite number, got ${JSON.stringify(v)}`);
+      if (v < min) fail(field, `must be ≥ ${min}, got ${v}`);
+      return v;
+    },
+  };
+}
+
+const POSE_KEYS = ['phi', 'theta', 'psi', 'tx', 'ty', 'tz'] as const;
+const ANGLE_KEYS = ['phi', 'theta', 'psi'] as const;
+
+export function validateAverageJob(raw: unknown, source: string): AverageJob {
+  const c = checker(source);
+  const job = c.object(raw, 'the job');
+  c.array(job.particles, 'particles', true).forEach((p, i) => {
+    const at = `particles[${i}]`;
+    const o = c.object(p, at);
+    c.string(o.name, `${at}.name`);
+    c.string(o.path, `${at}.path`);
+    c.number(o.tiltMin, `${at}.tiltMin`);
+    c.number(o.tiltMax, `${at}.tiltMax`);
+    const pose = c.object(o.pose, `${at}.pose`);
+    for (const k of POSE_KEYS) c.number(pose[k], `${at}.pose.${k}`);
+    if (o.half !== 'odd' && o.half !== 'even') throw new JobFileError(source, `${at}.half`, `must be 'odd' or 'even'`);
+  });
+  const out = c.object(job.out, 'out');
+  for (const k of ['odd', 'even', 'combined']) c.string(out[k], `out.${k}`);
+  if (job.floorFraction !== undefined) c.number(job.floorFraction, 'floorFraction', 0);
+  return job as unknown as AverageJob;
+}
+
+export function validateAlignJob(raw: unknown, source: string): AlignJob {
+  const c = checker(source);
+  const job = c.object(raw, 'the job');
+  if (!ALIGN_METHODS.includes(job.method as never)) {
+    throw new JobFileError(source, 'method', `must be one of ${ALIGN_METHODS.join(', ')}, got ${JSON.stringify(job.method)}`);
+  }
+  c.array(job.particles, 'particles', true).forEach((p, i) => {
+    const at = `particles[${i}]`;
+    const o = c.object(p, at);
+    c.string(o.name, `${at}.name`);
+    c.string(o.path, `${at}.path`);
+    c.string(o.reference, `${at}.reference`);
+    c.number(o.tiltMin, `${at}.tiltMin`);
+    c.number(o.tiltMax, `${at}.tiltMax`);
+    c.array(o.candidates, `${at}.candidates`, true).forEach((cand, j) => {
+      const co = c.object(cand, `${at}.candidates[${j}]`);
+      for (const k of ANGLE_KEYS) c.number(co[k], `${at}.candidates[${j}].${k}`);
+      c.number(co.score, `${at}.candidates[${j}].score`);
+    });
+  });
+  c.number(job.maxShift, 'maxShift', 0);
+  const mask = c.object(job.mask, 'mask');
+  c.number(mask.radius, 'mask.radius', 0);
+  c.number(mask.edge, 'mask.edge', 0);
+  if (job.alignBox !== undefined) {
+    const box = c.number(job.alignBox, 'alignBox', 2);
+    if (!Number.isInteger(box) || box % 2 !== 0) throw new JobFileError(source, 'alignBox', `must be an even integer, got ${box}`);
+  }
+  const seed = c.number(job.seed, 'seed', 0);
+  if (!Number.isInteger(seed)) throw new JobFileError(source, 'seed', `must be an integer, got ${seed}`);
+  c.string(job.out, 'out');
+  if (job.outStar !== undefined) c.string(job.outStar, 'outStar');
+  return job as unknown as AlignJob;
+}
+
+async function readJson(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read job file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`job file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export async function readAverageJob(path: string): Promise<AverageJob> {
+  return validateAverageJob(await readJson(path), path);
+}
+
+export async function readAlignJob(path: string): Promise<AlignJob> {
+  return validateAlignJob(await readJson(path), path);
+}
+
+export async function writeJobFile(path: string, job: AlignJob | AverageJob): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(job, null, 1)}\n`);
+}
+
+/** The job file named on a rank program's command line. */
+export function jobPathArgument(argv: readonly string[], program: string): string {
+  if (argv.length !== 1) throw new Error(`usage: mpirun -np P node ${program} JOB.json (got ${argv.length} arguments)`);
+  return argv[0];
+}
+
+/** Job files carry degrees (user-facing); core works in radians. */
+export function poseFromDegrees(p: PoseDeg): Pose {
+  return { phi: radians(p.phi), theta: radians(p.theta), psi: radians(p.psi), tx: p.tx, ty: p.ty, tz: p.tz };
+}
+
+export function poseToDegrees(p: Pose): PoseDeg {
+  return { phi: degrees(p.phi), theta: degrees(p.theta), psi: degrees(p.psi), tx: p.tx, ty: p.ty, tz: p.tz };
+}

@@ -1,0 +1,69 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { loadCampaignConfig } from '../cli/campaignClient.ts';
+import { validateConfig } from '../workflows/config.ts';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'subtomo-config-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('validateConfig', () => {
+  test('a validated config is JSON data and validating it again changes nothing', () => {
+    for (const raw of [
+      { workdir: 'w', data: { snr: 'inf', tilt: 45 } },
+      { workdir: 'w', data: { star: 'p.star' }, alignment: { hostfile: 'hosts' }, initialPoses: 'identity', seed: 7 },
+    ]) {
+      const config = validateConfig(raw);
+      const travelled = JSON.parse(JSON.stringify(config));
+      expect(travelled).toEqual(config);
+      expect(validateConfig(travelled)).toEqual(config);
+    }
+  });
+
+  test('defaults of the campaign fields', () => {
+    const c = validateConfig({ workdir: 'w' });
+    expect(c).toMatchObject({ seed: 1, initialPoses: 'random', initialLowpass: 60, maxIterations: 3, patience: 3 });
+    expect(c.data).toMatchObject({ kind: 'simulate', snr: 0.01, defocus: 6, tiltMin: -60, tiltMax: 60 });
+    expect(validateConfig({ workdir: 'w', data: { snr: 'Infinity' } }).data).toMatchObject({ snr: 'inf' });
+  });
+
+  test('errors name the field', () => {
+    expect(() => validateConfig({ workdir: 'w', initialPoses: 'spiral' })).toThrow(/'initialPoses': must be one of random, identity, got 'spiral'/);
+    expect(() => validateConfig({ workdir: 'w', seed: -1 })).toThrow(/'seed': must be an integer in \[0, 2³²\), got -1/);
+    expect(() => validateConfig({ workdir: 'w', data: { kind: 'mrc' } })).toThrow(/'data\.kind': must be 'simulate' or 'star', got "mrc"/);
+    expect(() => validateConfig({ workdir: 'w', data: { defocus: 0 } })).toThrow(/'data\.defocus': must be positive, got 0/);
+  });
+});
+
+describe('loadCampaignConfig', () => {
+  test('reads YAML or JSON and resolves paths against the config file', async () => {
+    await writeFile(join(dir, 'p.star'), 'data_particles\n');
+    await writeFile(join(dir, 'hosts'), 'localhost slots=2\n');
+    await writeFile(join(dir, 'c.yaml'), 'name: yaml-run\nworkdir: runs/a\ndata:\n  star: p.star\nalignment:\n  hostfile: hosts\n');
+    const fromYaml = await loadCampaignConfig(join(dir, 'c.yaml'));
+    expect(fromYaml.workdir).toBe(join(dir, 'runs', 'a'));
+    expect(fromYaml.data).toEqual({ kind: 'star', star: join(dir, 'p.star') });
+    expect(fromYaml.alignment.hostfile).toBe(join(dir, 'hosts'));
+
+    await writeFile(join(dir, 'c.json'), JSON.stringify({ workdir: '/abs/work', data: { particles: 8, size: 32, maxShift: 2 } }));
+    const fromJson = await loadCampaignConfig(join(dir, 'c.json'));
+    expect(fromJson.workdir).toBe('/abs/work');
+    expect(fromJson.data).toMatchObject({ kind: 'simulate', particles: 8, size: 32 });
+  });
+
+  test('problems name the file and the field', async () => {
+    await writeFile(join(dir, 'bad.yaml'), 'workdir: w\nalignment: { hostfile: nowhere }\n');
+    await expect(loadCampaignConfig(join(dir, 'bad.yaml'))).rejects.toThrow(/bad\.yaml: config field 'alignment\.hostfile': .*nowhere does not exist/);
+    await writeFile(join(dir, 'bad.yaml'), 'workdir: w\ndata: { size: 32, resolution: 10, voxel: 6 }\n');
+    await expect(loadCampaignConfig(join(dir, 'bad.yaml'))).rejects.toThrow(/config field 'data\.resolution': resolution 10 Å/);
+    await writeFile(join(dir, 'bad.yaml'), 'workdir: [unclosed\n');
+    await expect(loadCampaignConfig(join(dir, 'bad.yaml'))).rejects.toThrow(/bad\.yaml: /);
+    await expect(loadCampaignConfig(join(dir, 'missing.yaml'))).rejects.toThrow(/missing\.yaml: .*ENOENT/);
+  });
+});

@@ -1,0 +1,336 @@
+/**
+ * Reference-free subtomogram averaging campaign as a durable workflow.
+ *
+ * Iteration 0: simulate or load the particles → odd/even split → the first reference of both halves (all
+ * particles averaged with random poses, low-passed to initialLowpass) and the FSC of the two half averages
+ * of that start, recorded as the starting point of the resolution history.
+ * Iterations 1…maxIterations: FRM candidates → MPI SAG refinement → half averages → gold-standard FSC →
+ * each half's new reference (its own average low-passed at the 0.143 resolution) → report.
+ * Stops after maxIterations, when the resolution has not improved for `patience` iterations, or after the
+ * current iteration once the `stop` signal arrived. Continues as new when the server suggests it (or every
+ * `continueAsNewEvery` iterations) carrying only small state: artifact refs and numbers.
+ *
+ * Deterministic: no clock, randomness or I/O here; all work and data live in activities and the artifact
+ * store, and only ArtifactRefs and small numbers cross the workflow boundary.
+ */
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  ContinueAsNew,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type * as activities from '../activities/index.ts';
+import type { FscResult, HalfAverages, HalfRefs } from '../activities/references.ts';
+import type { ArtifactRef } from '../io/artifacts.ts';
+import { ConfigError, validateConfig, type CampaignConfig } from './config.ts';
+import { DEFAULT_QUEUES, roleOf, type Queues } from './queues.ts';
+
+export type CampaignStep =
+  | 'load'
+  | 'split'
+  | 'initial-references'
+  | 'frm'
+  | 'refine'
+  | 'average'
+  | 'fsc'
+  | 'lowpass'
+  | 'report'
+  | 'done'
+  | 'failed'
+  | 'cancelled';
+
+/** Steps of one iteration, in order (what `watch` counts and `history` expects). */
+export const ITERATION_STEPS: readonly CampaignStep[] = ['frm', 'refine', 'average', 'fsc', 'lowpass', 'report'];
+export const SETUP_STEPS: readonly CampaignStep[] = ['load', 'split', 'initial-references', 'fsc'];
+
+export interface IterationSummary {
+  /** 0 = the reference-free start (half averages with the initial poses). */
+  iteration: number;
+  resolution0143: number;
+  resolution05: number;
+  /** Mean CCC of the refined poses (absent for iteration 0). */
+  meanCcc?: number;
+  fsc: ArtifactRef;
+  combined: ArtifactRef;
+  /** Steps of this iteration whose result came from the artifact store / were computed. */
+  reusedSteps: number;
+  computedSteps: number;
+}
+
+export interface StepCounts {
+  reused: number;
+  computed: number;
+}
+
+export interface CampaignArtifacts {
+  particles?: ArtifactRef;
+  halves?: ArtifactRef;
+  references?: HalfRefs;
+  averages?: HalfAverages;
+  alignment?: ArtifactRef;
+  report?: ArtifactRef;
+  /** index.html of the published report (a path, not an artifact: it is replaced every iteration). */
+  reportPath?: string;
+}
+
+/** What continue-as-new carries to the next run. */
+export interface CarriedState {
+  run: number;
+  /** Last completed iteration. */
+  iteration: number;
+  history: IterationSummary[];
+  /** Best gold-standard resolution of the aligned iterations (≥ 1), Å. */
+  bestResolution: number | null;
+  sinceImprovement: number;
+  /** Low-pass (Å) of the current references. */
+  referenceResolution: number | null;
+  stopRequested: boolean;
+  steps: StepCounts;
+  artifacts: CampaignArtifacts;
+}
+
+export interface CampaignInput {
+  config: CampaignConfig;
+  /** Task queues of cpu and mpi activities (default 'cpu' and 'mpi'). */
+  queues?: Partial<Queues>;
+  /** Activity heartbeat timeout: how soon a dead worker is noticed and its activity retried (default 2 minutes). */
+  heartbeatTimeout?: string;
+  /** Continue as new after this many iterations in one run even if the server does not suggest it yet. */
+  continueAsNewEvery?: number;
+  /** Run id of the failed or cancelled run this one resumes (for `subtomo campaign history`). */
+  resumedFrom?: string;
+  carried?: CarriedState;
+}
+
+export interface CampaignStatus {
+  name: string;
+  /** 0 for the first run, +1 per continue-as-new. */
+  run: number;
+  /** Iteration in progress (0 = setup); after the end, the last one. */
+  iteration: number;
+  maxIterations: number;
+  step: CampaignStep;
+  stopRequested: boolean;
+  history: IterationSummary[];
+  bestResolution: number | null;
+  sinceImprovement: number;
+  /** Low-pass (Å) of the current references. */
+  referenceResolution: number | null;
+  steps: StepCounts;
+  artifacts: CampaignArtifacts;
+}
+
+export type StopReason = 'max-iterations' | 'converged' | 'stop-signal';
+
+export interface CampaignResult {
+  name: string;
+  stoppedBecause: StopReason;
+  /** Iteration 0 (the start) and every aligned iteration. */
+  iterations: IterationSummary[];
+  finalResolution: number;
+  bestResolution: number;
+  steps: StepCounts;
+  artifacts: CampaignArtifacts;
+}
+
+export const statusQuery = defineQuery<CampaignStatus>('status');
+/** Finish the current iteration cleanly, then return. */
+export const stopSignal = defineSignal('stop');
+
+type Activities = typeof activities;
+type ActivityName = keyof Activities;
+
+const RETRY = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '1 minute',
+  maximumAttempts: 5,
+  nonRetryableErrorTypes: ['InvalidInput'],
+};
+
+/** Seed of SAG's slice order for one iteration (u32, different every iteration). */
+function iterationSeed(seed: number, iteration: number): number {
+  return (seed * 1009 + iteration) >>> 0;
+}
+
+export async function campaign(input: CampaignInput): Promise<CampaignResult> {
+  let config: CampaignConfig;
+  try {
+    config = validateConfig(input.config);
+  } catch (err) {
+    if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
+    throw err;
+  }
+  const queues: Queues = { ...DEFAULT_QUEUES, ...input.queues };
+  const heartbeatTimeout = input.heartbeatTimeout ?? '2 minutes';
+  const carried = input.carried;
+  const status: CampaignStatus = {
+    name: config.name,
+    run: carried?.run ?? 0,
+    iteration: carried?.iteration ?? 0,
+    maxIterations: config.maxIterations,
+    step: carried ? 'frm' : 'load',
+    stopRequested: carried?.stopRequested ?? false,
+    history: carried?.history ?? [],
+    bestResolution: carried?.bestResolution ?? null,
+    sinceImprovement: carried?.sinceImprovement ?? 0,
+    referenceResolution: carried?.referenceResolution ?? null,
+    steps: carried?.steps ?? { reused: 0, computed: 0 },
+    artifacts: carried?.artifacts ?? {},
+  };
+  setHandler(statusQuery, () => status);
+  setHandler(stopSignal, () => {
+    status.stopRequested = true;
+  });
+
+  let iterationCounts: StepCounts = { reused: 0, computed: 0 };
+  /** Runs one activity on its queue, with an activity id `<iteration>.<step>` that the history command reads. */
+  async function step<K extends ActivityName>(
+    name: K,
+    stepName: CampaignStep,
+    arg: Parameters<Activities[K]>[0],
+  ): Promise<Awaited<ReturnType<Activities[K]>>> {
+    status.step = stepName;
+    const long = name === 'refine';
+    const proxy = proxyActivities<Activities>({
+      activityId: `${status.iteration}.${stepName}`,
+      taskQueue: queues[roleOf(name)],
+      startToCloseTimeout: long ? '7 days' : '12 hours',
+      heartbeatTimeout,
+      retry: RETRY,
+      // A cancelled campaign closes only once its running activity has stopped (and killed its MPI ranks).
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    });
+    const fn = proxy[name] as (a: typeof arg) => Promise<Awaited<ReturnType<Activities[K]>>>;
+    const result = await fn(arg);
+    const counts = (result as { reused: boolean }).reused ? 'reused' : 'computed';
+    status.steps[counts]++;
+    iterationCounts[counts]++;
+    return result;
+  }
+
+  const workdir = config.workdir;
+  const mask = config.mask;
+  const record = (iteration: number, gold: FscResult, combined: ArtifactRef, meanCcc?: number): void => {
+    status.history.push({
+      iteration,
+      resolution0143: gold.resolution0143,
+      resolution05: gold.resolution05,
+      ...(meanCcc === undefined ? {} : { meanCcc }),
+      fsc: gold.curve,
+      combined,
+      reusedSteps: iterationCounts.reused,
+      computedSteps: iterationCounts.computed,
+    });
+  };
+  try {
+    if (!carried) {
+      const data = await step('simulateOrLoad', 'load', { workdir, data: config.data });
+      status.artifacts.particles = data.particles;
+      const split = await step('splitHalves', 'split', { workdir, particles: data.particles });
+      status.artifacts.halves = split.halves;
+      const initial = await step('initialReferences', 'initial-references', {
+        workdir,
+        halves: split.halves,
+        initialLowpass: config.initialLowpass,
+        initialPoses: config.initialPoses,
+        seed: config.seed,
+        mask,
+      });
+      status.artifacts.references = initial.references;
+      status.referenceResolution = config.initialLowpass;
+      status.artifacts.averages = initial.averages;
+      const gold = await step('fsc', 'fsc', { workdir, odd: initial.averages.odd, even: initial.averages.even, mask });
+      record(0, gold, initial.averages.combined);
+    }
+    let iterationsThisRun = 0;
+    let stoppedBecause: StopReason = 'max-iterations';
+    for (let iteration = status.iteration + 1; iteration <= config.maxIterations; iteration++) {
+      status.iteration = iteration;
+      iterationCounts = { reused: 0, computed: 0 };
+      const halves = status.artifacts.halves!;
+      const references = status.artifacts.references!;
+      const { alignment } = config;
+      const frm = await step('frmCandidates', 'frm', {
+        workdir, halves, references, bandwidth: alignment.bandwidth, candidates: alignment.candidates,
+      });
+      const refined = await step('refine', 'refine', {
+        workdir,
+        halves,
+        references,
+        candidates: frm.candidates,
+        method: alignment.method,
+        maxShift: alignment.maxShift,
+        mask,
+        seed: iterationSeed(config.seed, iteration),
+        referenceResolution: status.referenceResolution!,
+        mpiRanks: alignment.mpiRanks,
+        hostfile: alignment.hostfile,
+      });
+      status.artifacts.alignment = refined.alignment;
+      const { averages } = await step('averageHalves', 'average', {
+        workdir, halves, alignment: refined.alignment, mpiRanks: alignment.mpiRanks, hostfile: alignment.hostfile,
+      });
+      status.artifacts.averages = averages;
+      const gold = await step('fsc', 'fsc', { workdir, odd: averages.odd, even: averages.even, mask });
+      const next = await step('lowpassReference', 'lowpass', {
+        workdir, odd: averages.odd, even: averages.even, resolution: gold.resolution0143, mask,
+      });
+      status.artifacts.references = next.references;
+      status.referenceResolution = gold.resolution0143;
+      const reportInput = status.history.map(({ iteration: i, combined, fsc, resolution0143, resolution05, meanCcc }) => ({
+        iteration: i, combined, fsc, resolution0143, resolution05, meanCcc,
+      }));
+      reportInput.push({
+        iteration, combined: averages.combined, fsc: gold.curve, resolution0143: gold.resolution0143,
+        resolution05: gold.resolution05, meanCcc: refined.meanCcc,
+      });
+      const rep = await step('report', 'report', { workdir, name: config.name, iterations: reportInput });
+      status.artifacts.report = rep.index;
+      status.artifacts.reportPath = rep.published;
+      record(iteration, gold, averages.combined, refined.meanCcc);
+
+      // Convergence counts aligned iterations only: the random-pose start is no resolution to beat.
+      if (status.bestResolution === null || gold.resolution0143 < status.bestResolution) {
+        status.bestResolution = gold.resolution0143;
+        status.sinceImprovement = 0;
+      } else {
+        status.sinceImprovement++;
+      }
+      iterationsThisRun++;
+      if (status.sinceImprovement >= config.patience) {
+        stoppedBecause = 'converged';
+        break;
+      }
+      if (status.stopRequested) {
+        stoppedBecause = 'stop-signal';
+        break;
+      }
+      const every = input.continueAsNewEvery ?? 0;
+      if (iteration < config.maxIterations && (workflowInfo().continueAsNewSuggested || (every > 0 && iterationsThisRun >= every))) {
+        const { name: _name, maxIterations: _max, step: _step, ...state } = status;
+        await continueAsNew<typeof campaign>({ ...input, config, carried: { ...state, run: status.run + 1 } });
+      }
+    }
+    status.step = 'done';
+    const last = status.history[status.history.length - 1];
+    return {
+      name: config.name,
+      stoppedBecause,
+      iterations: status.history,
+      finalResolution: last.resolution0143,
+      bestResolution: status.bestResolution!,
+      steps: status.steps,
+      artifacts: status.artifacts,
+    };
+  } catch (err) {
+    if (!(err instanceof ContinueAsNew)) status.step = isCancellation(err) ? 'cancelled' : 'failed';
+    throw err;
+  }
+}
