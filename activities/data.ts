@@ -3,7 +3,7 @@
  * (validating every particle MRC), and the deterministic odd/even split into gold-standard half-sets.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { groelPhantom } from '../core/phantom.ts';
 import { radians } from '../core/rotate.ts';
 import {

@@ -10,7 +10,7 @@
  *   --frm box|full      FRM on the binned volumes up to the low-pass shell, or at 64³ with all shells
  *                       (default: box unless --box full)
  *   --workers P         worker threads, particles dealt round-robin (default 1: this thread)
- *   --particles N --candidates K --bandwidth B --epochs E --tolerance T
+ *   --particles N --candidates K --bandwidth B --epochs E --tolerance T (SAG maxEpochs and tolerance)
  *
  * Simulated data are cached in the OS temp directory (keyed by the configuration and the simulator
  * sources); simulation time is not part of the pass. Times are wall clock; the machine is shared, so

@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<Command>> = {
   mask: async () => (await import('./commands/mask.ts')).default,
   align: async () => (await import('./commands/align.ts')).default,
   average: async () => (await import('./commands/average.ts')).default,
+  campaign: async () => (await import('./commands/campaign.ts')).default,
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -52,7 +52,7 @@ import {
   transformVolumeByMatrix,
   transpose,
 } from './rotate.ts';
-import { Volume, centreOf } from './volume.ts';
+import { Volume, centreOf, freqOf } from './volume.ts';
 import { type TiltRange, wedgeMask } from './wedge.ts';
 
 /**
@@ -122,6 +122,9 @@ export class ConstrainedObjective {
   private readonly correction: Float64Array;
   private readonly literal: Float32Array;
   private readonly maskBuffer: Float32Array;
+  /** Per axis, the frequency indices the prefilter keeps on the particle and on the reference grid. */
+  private readonly bandParticle: Int32Array;
+  private readonly bandReference: Int32Array;
   private readonly overlapBuffer: Float32Array;
   private readonly grad3 = new Float64Array(3);
   /** Per-slice offsets written by `sliceFrame`: ux, ty, tz and the sample point of uy = uz = 0. */
@@ -192,7 +195,8 @@ export class ConstrainedObjective {
     this.spectrum = new Float64Array(2 * lenRef);
     this.literalSpectrum = s === 1 ? this.spectrum : new Float64Array(2 * len);
     this.filtered = new Float32Array(lenRef);
-    this.maskBuffer = new Float32Array(lenRef);
+    this.maskBuffer = new Float32Array(len);
+    [this.bandParticle, this.bandReference] = band(n, s);
     this.overlapBuffer = new Float32Array(len);
   }
 
@@ -225,24 +229,34 @@ export class ConstrainedObjective {
       for (let v = 0; v < this.count; v++) this.vg[v] = g[this.vIndex[v]];
     }
     if (first || wedgeParticle) {
-      if (!wedgeParticle && !wedgeRef) {
+      if (!wedgeParticle && !wedgeRef && this.s === 1) {
         this.filtered.set(this.reference.data);
       } else {
-        // (Λ_R⁻¹ Ω)(k) = M_particle(R k)·M_ref(k); wedgeMask(n, tilt, Rᵀ) is M(R k). On the reference grid:
-        // masks depend only on the direction of k.
-        const nr = this.nr;
+        // (Λ_R⁻¹ Ω)(k) = M_particle(R k)·M_ref(k); wedgeMask(n, tilt, Rᵀ) is M(R k), on the particle grid.
         const pass = this.maskBuffer;
-        if (wedgeParticle) wedgeMask(nr, wedgeParticle, transpose(R), pass);
+        if (wedgeParticle) wedgeMask(n, wedgeParticle, transpose(R), pass);
         else pass.fill(1);
         if (wedgeRef) {
-          const mr = wedgeMask(nr, wedgeRef);
+          const mr = wedgeMask(n, wedgeRef);
           for (let i = 0; i < pass.length; i++) pass[i] *= mr[i];
         }
+        // On a finer reference grid only the particle grid's band |k_a| < n/2 is kept (see `band`).
         const spec = this.spectrum;
         const ref = this.refSpectrum;
-        for (let i = 0; i < pass.length; i++) {
-          spec[2 * i] = ref[2 * i] * pass[i];
-          spec[2 * i + 1] = ref[2 * i + 1] * pass[i];
+        const { bandParticle: bp, bandReference: br } = this;
+        const nr = this.nr;
+        if (this.s > 1) spec.fill(0);
+        for (let z = 0; z < bp.length; z++) {
+          for (let y = 0; y < bp.length; y++) {
+            const rowP = n * (bp[y] + n * bp[z]);
+            const rowR = nr * (br[y] + nr * br[z]);
+            for (let x = 0; x < bp.length; x++) {
+              const m = pass[rowP + bp[x]];
+              const i = 2 * (rowR + br[x]);
+              spec[i] = ref[i] * m;
+              spec[i + 1] = ref[i + 1] * m;
+            }
+          }
         }
         ifft3Real(spec, nr, this.filtered);
       }
@@ -534,6 +548,28 @@ export class ConstrainedObjective {
     this.work.scoreMs += performance.now() - began;
     return ccc;
   }
+}
+
+/**
+ * Frequencies the prefiltered reference keeps, per axis, as indices on the particle grid (n) and on the
+ * reference grid (s·n): all of them when s = 1; else those with |k| < n/2. The literal f_β lives on the
+ * particle grid, so nothing beyond its band can reach the loss, and the finer grid only serves
+ * interpolation; the particle grid's Nyquist plane is dropped because it stands for both ±n/2.
+ */
+function band(n: number, s: number): [Int32Array, Int32Array] {
+  if (s === 1) {
+    const all = Int32Array.from({ length: n }, (_, i) => i);
+    return [all, all];
+  }
+  const particle: number[] = [];
+  const reference: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = freqOf(i, n);
+    if (Math.abs(k) >= n / 2) continue;
+    particle.push(i);
+    reference.push(k < 0 ? k + s * n : k);
+  }
+  return [Int32Array.from(particle), Int32Array.from(reference)];
 }
 
 /** Where a local refinement starts: a candidate rotation and its translation (e.g. from FRM + FTM). */

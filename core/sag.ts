@@ -53,6 +53,7 @@ export interface SagOptions {
   maxEpochs?: number;
   /** Relative change of the full loss over an epoch that ends the refinement; default 1e-5. */
   tolerance?: number;
+
   /** λ of Eq. 13 (a regulariser's curvature; the objective has none, default 0). */
   lambda?: number;
   /** Characteristic radius ρ (voxels) that scales the angles; default n/4. */

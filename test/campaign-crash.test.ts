@@ -84,9 +84,14 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
 test('kill -9 of the worker during refine: ranks killed, the step retried once, every iteration computed exactly once', async () => {
   let mpiWorker = await startMpiWorker();
   const workdir = join(root, 'campaign');
-  // More FRM candidates than elsewhere (72 pairs, ≥ 9 s on 2 ranks): the orphaned ranks must still be refining
-  // when the crash has been detected (3 s heartbeat timeout) and the retried attempt starts.
-  const config = tinyConfig(workdir, { maxIterations: 2, alignment: { bandwidth: 8, candidates: 6, maxShift: 3, mpiRanks: 2 } });
+  // The orphaned ranks must still be refining when the crash has been detected (3 s heartbeat timeout) and the
+  // retried attempt starts: more FRM candidates than elsewhere (72 pairs), and a 40 Å first reference so that
+  // iteration 1 refines unbinned at 32³ (a 60 Å reference would let it run binned at 16³, in about a second).
+  const config = tinyConfig(workdir, {
+    maxIterations: 2,
+    initialLowpass: 40,
+    alignment: { bandwidth: 8, candidates: 6, maxShift: 3, mpiRanks: 2 },
+  });
   const handle = await startCampaign(env.client, config, { queues, heartbeatTimeout: '3 seconds' });
   await waitForStatus(env.client, handle.workflowId, (s) => s.iteration === 1 && s.step === 'refine');
   const [[pidfile, orphanSession]] = await until('mpirun of the refine step', () => pidfiles(workdir).then((f) => f.length > 0 && f));
