@@ -217,6 +217,11 @@ export function accuracyMarkdown(report: AccuracyReport): string {
     `- Machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB.toFixed(1)} GiB, Node ${machine.node}; ` +
       `load average ${machine.loadAverageStart.map((x) => x.toFixed(1)).join('/')} at the start, ${machine.loadAverageEnd.map((x) => x.toFixed(1)).join('/')} at the end ` +
       '(shared with other jobs: wall times are inflated, CPU times are the comparable measure; each method runs single-threaded).',
+    `- Code: ${
+      report.code
+        ? `commit ${report.code.commit}${report.code.modified.length ? ` with uncommitted changes in ${report.code.modified.join(', ')}` : ' (clean)'}`
+        : 'not a git checkout'
+    }.`,
     `- Seeds: data seed ${plan.seed} (particle i draws pose and noise from Rng.derive(${plan.seed}, i), so every condition has the same ` +
       `${plan.particles} true poses); SAG slice order of particle i from Rng.derive(${plan.seed}, i).`,
     `- Model: ${report.model}; symmetry ${plan.symmetry} (rotation errors are the minimum over its operators).`,

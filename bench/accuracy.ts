@@ -24,7 +24,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { Args, UsageError } from '../cli/args.ts';
 import { ProgressBar } from '../cli/progress.ts';
 import { AlignmentReference, ParticleContext, REFINE_METHODS, type RefineMethod, alignBoxOf, alignParticle } from '../core/align.ts';
@@ -264,6 +265,8 @@ export interface AccuracyReport {
   model: string;
   /** Box the local refinements ran at (plan.alignBox resolved). */
   alignBox: number;
+  /** Git commit of the code that ran and the files under core/, io/, bench/ that differed from it (null outside git). */
+  code: { commit: string; modified: string[] } | null;
   conditions: ConditionRecord[];
 }
 
@@ -384,6 +387,7 @@ export async function runAccuracy(
     wallSeconds: 0,
     model: name,
     alignBox: box,
+    code: codeVersion(),
     conditions: [],
   };
   const bar = new ProgressBar('accuracy', plan.conditions.length * plan.particles);
@@ -499,6 +503,22 @@ export async function writeOutputs(report: AccuracyReport, final: boolean): Prom
   if (final) {
     await writeFile(join(out, 'accuracy.md'), accuracyMarkdown(report));
     await writeFile(join(out, 'accuracy.svg'), accuracySvg(report));
+  }
+}
+
+/** The commit checked out and the uncommitted source files that take part in the benchmark. */
+function codeVersion(): { commit: string; modified: string[] } | null {
+  const repo = fileURLToPath(new URL('..', import.meta.url));
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const commit = git('rev-parse', '--short', 'HEAD').trim();
+    const modified = git('status', '--porcelain', '--', 'core', 'io', 'bench', 'cli')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => l.slice(3));
+    return { commit, modified };
+  } catch {
+    return null;
   }
 }
 

@@ -12,9 +12,15 @@
  *   --workers P         worker threads, particles dealt round-robin (default 1: this thread)
  *   --particles N --candidates K --bandwidth B --epochs E --tolerance T (SAG maxEpochs and tolerance)
  *
+ * Stages: FRM; bin + setup (Fourier crops, the per-particle objective); FTM; SAG epochs (slice gradients,
+ * line searches, epoch losses); literal corrections, wedge-filter rebuilds and final exact scores of the
+ * objective (core/alignobjective.ts `work`). The accuracy lines also score every winner at 64³ against the
+ * true pose, outside the timed pass, so boxes can be compared on one scale.
+ *
  * Simulated data are cached in the OS temp directory (keyed by the configuration and the simulator
- * sources); simulation time is not part of the pass. Times are wall clock; the machine is shared, so
- * compare runs made close together.
+ * sources); simulation time is not part of the pass. Stage times are wall clock; the total is also given
+ * as process CPU time, which other jobs on a shared machine disturb much less (with workers it includes
+ * every thread, so it measures work, not elapsed time).
  * Usage: npx tsx bench/pass.ts [flags]
  */
 import { createHash } from 'node:crypto';

@@ -140,5 +140,7 @@ describe('alignment box', () => {
     expect(() => refineCandidate({ ...job, alignBox: 64 })).toThrow(/got 64/);
     const shared = new AlignmentReference(reference, 16);
     expect(() => new ParticleContext(shared, particle, { alignBox: 24 })).toThrow(/alignment box 24 differs from the prepared reference's box 16/);
+    const context = new ParticleContext(shared, particle, {});
+    expect(() => refineCandidate({ ...job, alignBox: 48 }, context)).toThrow(/asks for alignment box 48 but its particle context aligns at 16/);
   });
 });
