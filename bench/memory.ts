@@ -1,10 +1,10 @@
 /**
  * Peak memory of a streaming alignment + averaging run: particles of 64³ (6 Å, ±60°, CTF, SNR 0.01, MTF)
  * are simulated on the fly one at a time, matched with FRM (core/frm.ts), and added to odd/even
- * wedge-normalised accumulators (core/average.ts); at most one particle volume (plus its FRM/alignment
- * buffers) is alive at any time. Full refinement (core/align.ts alignParticle, LM, cheap setting) costs
- * ~2 s of CPU per particle here, so it runs on every `alignEvery`-th particle only and its time is extrapolated.
- * The accumulators average with the true poses: what they cost does not depend on where the poses come from.
+ * wedge-normalised accumulators (core/average.ts) at the pose alignment found; at most one particle volume
+ * (plus its FRM/alignment buffers) is alive at any time. Refinement is core/align.ts alignParticle (SAG, 3 FRM
+ * candidates, binned to the 60 Å reference's box as campaigns do); `alignEvery` > 1 aligns only every k-th
+ * particle (the others are averaged at their true pose) for quick looks.
  *
  * Prints process.resourceUsage().maxRSS (peak resident set, the whole process) and the heap after each
  * block of particles, so growth (a leak, or buffers held per particle) would show as a rising line, and the
@@ -18,13 +18,14 @@ import { alignParticle } from '../core/align.ts';
 import { AverageAccumulator } from '../core/average.ts';
 import { frmCandidates } from '../core/frm.ts';
 import { groelPhantom } from '../core/phantom.ts';
+import { lowpassToResolution, shellOfResolution } from '../core/filters.ts';
 import { radians } from '../core/rotate.ts';
 import { DEFAULT_CTF, DatasetSimulator, densityModel } from '../core/simulate.ts';
 import type { SimulationConfig } from '../core/simulate.ts';
 import { symmetricTilt } from '../core/wedge.ts';
 
 const count = Number(process.argv[2] ?? 2000);
-const alignEvery = Number(process.argv[3] ?? 20);
+const alignEvery = Number(process.argv[3] ?? 1);
 const n = Number(process.argv[4] ?? 64);
 const TARGET_GB = 4;
 
@@ -40,19 +41,20 @@ const config: SimulationConfig = {
   seed: 1,
   imaging: { ctf: { ...DEFAULT_CTF }, mtf: true },
 };
-// cheap but real: FRM at bandwidth 16 (11.25° grid), 3 candidates, 3 LM iterations each
+// FRM at bandwidth 16 (11.25° grid), 3 candidates refined by SAG at the box the 60 Å reference needs
 const FRM = { bandwidth: 16, topN: 3, wedgeParticle: tilt };
-const ALIGN = { method: 'lm' as const, maxShift: 6, wedgeParticle: tilt, lm: { maxIterations: 3 } };
+const REFERENCE_RESOLUTION = 60;
+const ALIGN = { method: 'sag' as const, maxShift: 6, wedgeParticle: tilt, lowpassShell: shellOfResolution(n, config.voxelSize, REFERENCE_RESOLUTION) };
 
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 const peakMb = () => (process.resourceUsage().maxRSS / 1024).toFixed(0); // maxRSS is in KiB
 
 const started = performance.now();
 const sim = new DatasetSimulator(densityModel(groelPhantom()), config);
-const reference = sim.reference();
+const reference = lowpassToResolution(sim.reference(), REFERENCE_RESOLUTION);
 const halves = [new AverageAccumulator(n, config.voxelSize), new AverageAccumulator(n, config.voxelSize)];
 console.log(`setup: ${((performance.now() - started) / 1000).toFixed(1)} s, peak RSS ${peakMb()} MB`);
-console.log(`${count} particles of ${n}³, FRM on all, alignParticle (LM, 3 candidates × 3 iterations) on every ${alignEvery}th`);
+console.log(`${count} particles of ${n}³, FRM on all, alignParticle (SAG, 3 candidates, binned) on every ${alignEvery === 1 ? '' : `${alignEvery}th `}particle`);
 
 type Phase = 'simulate' | 'frm' | 'align' | 'average';
 const wall: Record<Phase, number> = { simulate: 0, frm: 0, align: 0, average: 0 };
@@ -73,11 +75,12 @@ const block = Math.max(1, Math.round(count / 10));
 for (let i = 0; i < count; i++) {
   const p = timed('simulate', () => sim.particle(i));
   const candidates = timed('frm', () => frmCandidates(reference, p.volume, FRM));
+  let pose = p.pose;
   if (i % alignEvery === 0) {
-    timed('align', () => alignParticle(reference, p.volume, { ...ALIGN, candidates }));
+    pose = timed('align', () => alignParticle(reference, p.volume, { ...ALIGN, candidates }).best.pose);
     aligned++;
   }
-  timed('average', () => halves[i % 2].add(p.volume, p.pose, tilt));
+  timed('average', () => halves[i % 2].add(p.volume, pose, tilt));
 
   if ((i + 1) % block === 0 || i + 1 === count) {
     const heap = process.memoryUsage();
