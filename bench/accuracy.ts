@@ -20,12 +20,12 @@
  * Writes OUT/accuracy.md, OUT/accuracy.svg and OUT/accuracy.json (per-particle raw results; rewritten after
  * every condition, so an interrupted run keeps what it finished). Progress goes to stderr.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { execFileSync } from 'node:child_process';
 import { Args, UsageError } from '../cli/args.ts';
 import { ProgressBar } from '../cli/progress.ts';
 import { AlignmentReference, ParticleContext, REFINE_METHODS, type RefineMethod, alignBoxOf, alignParticle } from '../core/align.ts';
