@@ -1,5 +1,25 @@
-/** Liveness of a process recorded in a pidfile or temp-dir name. */
+/** Process state from Linux /proc: liveness of a pidfile's process, and what the MPI launcher needs to end a job. */
 import { readFileSync } from 'node:fs';
+
+export interface ProcessInfo {
+  pid: number;
+  state: string;
+  sessionId: number;
+  /** Clock ticks after boot (field 22 of /proc/<pid>/stat): tells a recycled pid from the original process. */
+  startTime: number;
+}
+
+export function readProcess(pid: number): ProcessInfo | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { pid, state: fields[0]!, sessionId: Number(fields[3]), startTime: Number(fields[19]) };
+}
 
 /**
  * True if `pid` exists and is not a zombie (in a container PID 1 may never reap a detached server whose
@@ -11,11 +31,7 @@ export function processAlive(pid: number): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat[stat.lastIndexOf(')') + 2];
-    return state !== 'Z';
-  } catch {
-    return process.platform !== 'linux';
-  }
+  if (process.platform !== 'linux') return true;
+  const info = readProcess(pid);
+  return info !== null && info.state !== 'Z';
 }

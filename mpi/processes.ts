@@ -6,27 +6,10 @@
  * the session id of every process of the job is mpirun's pid. Linux does not reuse a pid while any process
  * still carries it as session id, so "session == recorded mpirun pid" identifies the job even after mpirun died.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { readProcess, type ProcessInfo } from '../infra/process.ts';
 
-export interface ProcessInfo {
-  pid: number;
-  state: string;
-  sessionId: number;
-  /** Clock ticks after boot (field 22 of /proc/<pid>/stat): tells a recycled pid from the original process. */
-  startTime: number;
-}
-
-export function readProcess(pid: number): ProcessInfo | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return null;
-  }
-  // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { pid, state: fields[0]!, sessionId: Number(fields[3]), startTime: Number(fields[19]) };
-}
+export { readProcess, type ProcessInfo };
 
 /** Live processes of session `sessionId` (zombies are already dead and cannot be signalled away). */
 export function sessionMembers(sessionId: number): ProcessInfo[] {
