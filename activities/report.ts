@@ -7,7 +7,7 @@ import { copyFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promise
 import { basename, join } from 'node:path';
 import { lowpassToResolution } from '../core/filters.ts';
 import { FSC_GOLD_STANDARD, FSC_HALF } from '../core/fsc.ts';
-import { centreOf, type Volume } from '../core/volume.ts';
+import { SLICE_AXES as AXES, centralSlice } from '../core/volume.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
 import { lineChartSvg } from '../io/plot.ts';
 import { floatImageToPng } from '../io/png.ts';
@@ -34,23 +34,6 @@ export interface ReportResult extends Reuse {
   index: ArtifactRef;
   /** index.html of the published copy. */
   published: string;
-}
-
-const AXES = ['x', 'y', 'z'] as const;
-
-/** The central slice of `v` normal to `axis`, as (values, width, height) with the in-plane axes in order. */
-function centralSlice(v: Volume, axis: (typeof AXES)[number]): { values: Float32Array; width: number; height: number } {
-  const n = v.n;
-  const c = centreOf(n);
-  const values = new Float32Array(n * n);
-  for (let b = 0; b < n; b++) {
-    for (let a = 0; a < n; a++) {
-      // x-slice: (y, z) plane; y-slice: (x, z); z-slice: (x, y)
-      const [x, y, z] = axis === 'x' ? [c, a, b] : axis === 'y' ? [a, c, b] : [a, b, c];
-      values[a + n * b] = v.data[x + n * (y + n * z)];
-    }
-  }
-  return { values, width: n, height: n };
 }
 
 const fmt = (x: number) => x.toFixed(1);

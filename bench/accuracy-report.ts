@@ -102,8 +102,11 @@ export interface Comparison {
 
 /** Paired comparison of `a` against `b` on a per-particle quantity. */
 export function compare(record: ConditionRecord, a: RefineMethod, b: RefineMethod, value: (o: MethodOutcome) => number): Comparison {
-  const x = outcomes(record, a).map(value);
-  const y = outcomes(record, b).map(value);
+  return pairedComparison(outcomes(record, a).map(value), outcomes(record, b).map(value));
+}
+
+/** Mean of x − y with the two-sided paired t-test and Wilcoxon signed-rank p-values (null where undefined). */
+export function pairedComparison(x: readonly number[], y: readonly number[]): Comparison {
   const attempt = (f: () => number): number | null => {
     try {
       return f();
@@ -198,6 +201,51 @@ function acceptance(report: AccuracyReport): Acceptance[] {
   return checks;
 }
 
+/**
+ * The paper's Tables 1–2 layout: per tilt range, paired t-test and Wilcoxon p-values of SAG against each
+ * baseline on rotation error and on CCC against the true-pose reference (markdown lines; none without SAG).
+ */
+export function pValueTables(report: AccuracyReport): string[] {
+  const { plan } = report;
+  const methods = plan.methods;
+  const L: string[] = [];
+  const baselines = (['lm', 'chen'] as const).filter((m) => methods.includes(m));
+  if (methods.includes('sag') && baselines.length > 0) {
+    L.push('## P-values, SAG vs the baselines (layout of the paper\'s Tables 1–2)', '');
+    const tilts = [...new Set(report.conditions.map((c) => c.condition.tiltDeg))];
+    const names = baselines.map((b) => (b === 'lm' ? 'Xu' : 'Chen'));
+    L.push(
+      `Two-sided paired tests over the ${plan.particles} particles of each condition. Δ = SAG − baseline: for rotation error a negative Δ ` +
+        'means SAG is more accurate; for CCC (the paper\'s measure; here against the true-pose reference) a positive Δ does. ' +
+        '"—": the test is undefined (all differences equal or zero).',
+      '',
+    );
+    tilts.forEach((tilt, k) => {
+      const rows = report.conditions.filter((c) => c.condition.tiltDeg === tilt);
+      for (const [what, value, digits] of [
+        ['rotation error (°)', (o: MethodOutcome) => o.rotationDeg, 2],
+        ['CCC against the true-pose reference', (o: MethodOutcome) => o.cccTruePose, 4],
+      ] as const) {
+        L.push(`**Table ${k + 1}${what.startsWith('rot') ? 'a' : 'b'}: ±${tilt}°, ${what}**`, '');
+        L.push(
+          `| SNR | ${names.map((nm) => `SAG−${nm} mean Δ | t-test p | Wilcoxon p`).join(' | ')} |`,
+          `|---|${names.map(() => '---|---|---|').join('')}`,
+        );
+        for (const c of rows) {
+          const cells = baselines.map((b) => {
+            const cmp = compare(c, 'sag', b, value);
+            return `${signed(cmp.meanDifference, digits)} | ${formatP(cmp.tTestP)} | ${formatP(cmp.wilcoxonP)}`;
+          });
+          L.push(`| ${snrText(c.condition.snr)} | ${cells.join(' | ')} |`);
+        }
+        L.push('');
+      }
+    });
+  }
+
+  return L;
+}
+
 export function accuracyMarkdown(report: AccuracyReport): string {
   const { plan, machine } = report;
   const methods = plan.methods;
@@ -285,39 +333,7 @@ export function accuracyMarkdown(report: AccuracyReport): string {
   }
   L.push('');
 
-  const baselines = (['lm', 'chen'] as const).filter((m) => methods.includes(m));
-  if (methods.includes('sag') && baselines.length > 0) {
-    const tilts = [...new Set(report.conditions.map((c) => c.condition.tiltDeg))];
-    const names = baselines.map((b) => (b === 'lm' ? 'Xu' : 'Chen'));
-    L.push('## P-values, SAG vs the baselines (layout of the paper\'s Tables 1–2)', '');
-    L.push(
-      `Two-sided paired tests over the ${plan.particles} particles of each condition. Δ = SAG − baseline: for rotation error a negative Δ ` +
-        'means SAG is more accurate; for CCC (the paper\'s measure; here against the true-pose reference) a positive Δ does. ' +
-        '"—": the test is undefined (all differences equal or zero).',
-      '',
-    );
-    tilts.forEach((tilt, k) => {
-      const rows = report.conditions.filter((c) => c.condition.tiltDeg === tilt);
-      for (const [what, value, digits] of [
-        ['rotation error (°)', (o: MethodOutcome) => o.rotationDeg, 2],
-        ['CCC against the true-pose reference', (o: MethodOutcome) => o.cccTruePose, 4],
-      ] as const) {
-        L.push(`**Table ${k + 1}${what.startsWith('rot') ? 'a' : 'b'}: ±${tilt}°, ${what}**`, '');
-        L.push(
-          `| SNR | ${names.map((nm) => `SAG−${nm} mean Δ | t-test p | Wilcoxon p`).join(' | ')} |`,
-          `|---|${names.map(() => '---|---|---|').join('')}`,
-        );
-        for (const c of rows) {
-          const cells = baselines.map((b) => {
-            const cmp = compare(c, 'sag', b, value);
-            return `${signed(cmp.meanDifference, digits)} | ${formatP(cmp.tTestP)} | ${formatP(cmp.wilcoxonP)}`;
-          });
-          L.push(`| ${snrText(c.condition.snr)} | ${cells.join(' | ')} |`);
-        }
-        L.push('');
-      }
-    });
-  }
+  L.push(...pValueTables(report));
 
   L.push('## Computation time (Fig. 6 analogue)', '');
   L.push(

@@ -229,6 +229,29 @@ export function quaternionToMatrix(q: ArrayLike<number>, out: Mat3 = new Float64
 }
 
 /**
+ * Unit quaternion [w, x, y, z] with w ≥ 0 of a rotation matrix, the inverse of quaternionToMatrix. Shepperd's
+ * method: the square root is taken of the largest of the four candidates, so no branch divides by a tiny number.
+ */
+export function matrixToQuaternion(R: Mat3): [number, number, number, number] {
+  const trace = R[0] + R[4] + R[8];
+  let q: [number, number, number, number];
+  if (trace >= R[0] && trace >= R[4] && trace >= R[8]) {
+    const w = Math.sqrt(1 + trace) / 2;
+    q = [w, (R[7] - R[5]) / (4 * w), (R[2] - R[6]) / (4 * w), (R[3] - R[1]) / (4 * w)];
+  } else if (R[0] >= R[4] && R[0] >= R[8]) {
+    const x = Math.sqrt(1 + R[0] - R[4] - R[8]) / 2;
+    q = [(R[7] - R[5]) / (4 * x), x, (R[1] + R[3]) / (4 * x), (R[2] + R[6]) / (4 * x)];
+  } else if (R[4] >= R[8]) {
+    const y = Math.sqrt(1 - R[0] + R[4] - R[8]) / 2;
+    q = [(R[2] - R[6]) / (4 * y), (R[1] + R[3]) / (4 * y), y, (R[5] + R[7]) / (4 * y)];
+  } else {
+    const z = Math.sqrt(1 - R[0] - R[4] + R[8]) / 2;
+    q = [(R[3] - R[1]) / (4 * z), (R[2] + R[6]) / (4 * z), (R[5] + R[7]) / (4 * z), z];
+  }
+  return q[0] < 0 ? [-q[0], -q[1], -q[2], -q[3]] : q;
+}
+
+/**
  * Haar-uniform random rotation: a uniform unit quaternion (Shoemake 1992, from three uniforms) mapped to
  * a matrix. Uniform Euler angles are not uniform on SO(3) and an SVD of a random matrix can be a reflection.
  */

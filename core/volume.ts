@@ -52,3 +52,20 @@ export function centreOf(n: number): number {
 export function freqOf(i: number, n: number): number {
   return i < n / 2 ? i : i - n;
 }
+
+export const SLICE_AXES = ['x', 'y', 'z'] as const;
+
+/** The central slice of `v` normal to `axis`, as (values, width, height) with the in-plane axes in order. */
+export function centralSlice(v: Volume, axis: (typeof SLICE_AXES)[number]): { values: Float32Array; width: number; height: number } {
+  const n = v.n;
+  const c = centreOf(n);
+  const values = new Float32Array(n * n);
+  for (let b = 0; b < n; b++) {
+    for (let a = 0; a < n; a++) {
+      // x-slice: (y, z) plane; y-slice: (x, z); z-slice: (x, y)
+      const [x, y, z] = axis === 'x' ? [c, a, b] : axis === 'y' ? [a, c, b] : [a, b, c];
+      values[a + n * b] = v.data[x + n * (y + n * z)];
+    }
+  }
+  return { values, width: n, height: n };
+}

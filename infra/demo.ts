@@ -8,13 +8,11 @@
  */
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { Args } from '../cli/args.ts';
-import { connectClient, startCampaign, webUiUrl } from '../cli/campaignClient.ts';
+import { startCampaign, webUiUrl } from '../cli/campaignClient.ts';
 import { resultSummary, watchCampaign } from '../cli/commands/campaign.ts';
 import { validateConfig } from '../workflows/config.ts';
-import { bundleCampaignWorkflows, createCampaignWorker } from '../workers/campaign.ts';
-import { startServer } from './temporal.ts';
+import { startEmbeddedCampaignRunner } from './embedded.ts';
 
 const say = (line: string) => process.stdout.write(`[demo] ${line}\n`);
 
@@ -36,35 +34,20 @@ async function main(argv: string[]): Promise<number> {
   const config = validateConfig(DEMO_CONFIG);
   if (args.has('fresh')) await rm(config.workdir, { recursive: true, force: true });
 
-  const server = await startServer({ port: args.int('port', 7233) });
-  say(`Temporal dev server ${server.reused ? 'already running' : 'started'} at ${server.address}; Web UI ${server.uiUrl}`);
-  // ERROR: the demo reports progress itself; SDK warnings (e.g. that the mpi worker hosts no workflows) are noise here.
-  Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
-  const workerConnection = await NativeConnection.connect({ address: server.address });
-  const workflowBundle = await bundleCampaignWorkflows();
-  const workers = await Promise.all((['cpu', 'mpi'] as const).map((role) =>
-    createCampaignWorker({ connection: workerConnection, role, workflowBundle })));
-  const running = workers.map((w) => w.run());
+  const runner = await startEmbeddedCampaignRunner(args.int('port', 7233));
+  const { client } = runner;
+  say(`Temporal dev server ${runner.serverReused ? 'already running' : 'started'} at ${runner.address}; Web UI ${runner.uiUrl}`);
   say('cpu and mpi workers running in this process');
-  const { client, close } = await connectClient(server.address);
-
-  const stopAll = async () => {
-    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-    await Promise.allSettled(running);
-    await close();
-    await workerConnection.close();
-    if (!server.reused) await server.stop();
-  };
   process.once('SIGINT', () => {
     say('interrupted: stopping workers (the campaign stays in the server database and can be resumed)');
-    void stopAll().then(() => process.exit(130));
+    void runner.stop().then(() => process.exit(130));
   });
 
   try {
     const started = performance.now();
     const handle = await startCampaign(client, config);
     say(`campaign ${handle.workflowId}: ${config.data.kind === 'simulate' ? config.data.particles : ''} particles, ` +
-      `${config.maxIterations} iterations; Web UI ${webUiUrl(server.address, handle.workflowId)}`);
+      `${config.maxIterations} iterations; Web UI ${webUiUrl(runner.address, handle.workflowId)}`);
     const result = await watchCampaign(client, handle.workflowId);
     if (!result) return 1;
     say(`finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
@@ -73,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
     for (const line of resultSummary(result).split('\n')) say(line);
     return 0;
   } finally {
-    await stopAll();
+    await runner.stop();
   }
 }
 

@@ -1,0 +1,83 @@
+/**
+ * What the paper reproduction measures on a finished campaign, from its artifacts: every particle's rotation
+ * error per iteration against the simulation's true poses (core/frame.ts takes out each half-set's global
+ * frame, since a reference-free reference has no absolute orientation), and the maps Fig. 7 shows.
+ */
+import { dirname, join } from 'node:path';
+import { readJsonArtifact, readVolume } from '../activities/common.ts';
+import { readParticleSet } from '../activities/particles.ts';
+import { fitGlobalFrame } from '../core/frame.ts';
+import type { Half } from '../core/halfmaps.ts';
+import { type Mat3, eulerToMatrix, radians } from '../core/rotate.ts';
+import type { Volume } from '../core/volume.ts';
+import type { ArtifactRef } from '../io/artifacts.ts';
+import { readMrc } from '../io/mrc.ts';
+import { poseFromRelion, readStar, starBlock } from '../io/star.ts';
+import type { AlignResult } from '../mpi/jobs.ts';
+import type { CampaignRecord } from './paper-campaigns.ts';
+
+/** D7: GroEL (1OEL's assembly and the phantom), as in the accuracy benchmark. */
+export const SYMMETRY = 'D7';
+
+export interface SimulationTruth {
+  /** Particle name → true rotation and gold-standard half. */
+  particles: Map<string, { rotation: Mat3; half: Half }>;
+  /** Noise-free density the particles were simulated from (the simulate step's reference.mrc). */
+  reference: Volume;
+}
+
+/** True poses from the STAR the campaign's simulate step wrote, with the campaign's half-sets. */
+export async function simulationTruth(record: CampaignRecord): Promise<SimulationTruth> {
+  const { set, particles } = await readParticleSet(record.result.artifacts.halves!);
+  const table = starBlock(await readStar(set.source), 'particles', set.source);
+  const names = table.columns.indexOf('rlnImageName');
+  const halfOf = new Map(particles.map((p) => [p.name, p.half]));
+  const truth = new Map<string, { rotation: Mat3; half: Half }>();
+  table.rows.forEach((row, i) => {
+    const name = String(row[names]);
+    const half = halfOf.get(name);
+    if (!half) throw new Error(`${set.source}: particle ${name} is not in the campaign's half-sets`);
+    truth.set(name, { rotation: eulerToMatrix(poseFromRelion(table, i, set.voxelSize, set.source)), half });
+  });
+  return { particles: truth, reference: await readMrc(join(dirname(set.source), 'reference.mrc')) };
+}
+
+export interface IterationErrors {
+  iteration: number;
+  /** Particle name → rotation error (degrees) with its half's global frame taken out, under D7. */
+  errorsDeg: Map<string, number>;
+  /** Per half: the global frame G and how many particles agreed on it (within 15°). */
+  frames: Record<Half, { frame: Mat3; inliers: number; count: number }>;
+}
+
+export async function iterationErrors(truth: SimulationTruth, iteration: number, alignment: ArtifactRef): Promise<IterationErrors> {
+  const results = await readJsonArtifact<AlignResult[]>(alignment, `alignment of iteration ${iteration}`);
+  const errorsDeg = new Map<string, number>();
+  const frames = {} as IterationErrors['frames'];
+  for (const half of ['odd', 'even'] as const) {
+    const mine = results.filter((r) => truth.particles.get(r.name)?.half === half);
+    const estimates = mine.map((r) => eulerToMatrix({ phi: radians(r.pose.phi), theta: radians(r.pose.theta), psi: radians(r.pose.psi) }));
+    const fit = fitGlobalFrame(estimates, mine.map((r) => truth.particles.get(r.name)!.rotation), SYMMETRY);
+    mine.forEach((r, i) => errorsDeg.set(r.name, fit.errorsDeg[i]));
+    frames[half] = { frame: fit.frame, inliers: fit.inliers, count: mine.length };
+  }
+  return { iteration, errorsDeg, frames };
+}
+
+export interface CampaignAnalysis {
+  record: CampaignRecord;
+  errors: IterationErrors[];
+  /** Aligned iteration with the best 0.143 resolution (the paper reports the best). */
+  best: number;
+  /** Combined average of the last iteration: the campaign's result. */
+  finalAverage: Volume;
+}
+
+export async function analyseCampaign(record: CampaignRecord, truth: SimulationTruth): Promise<CampaignAnalysis> {
+  const errors: IterationErrors[] = [];
+  for (const t of record.timings) errors.push(await iterationErrors(truth, t.iteration, t.alignment));
+  const aligned = record.result.iterations.filter((it) => it.iteration > 0);
+  const best = aligned.reduce((a, b) => (b.resolution0143 < a.resolution0143 ? b : a));
+  const last = aligned[aligned.length - 1];
+  return { record, errors, best: best.iteration, finalAverage: await readVolume(last.combined, `average of iteration ${last.iteration}`) };
+}
