@@ -8,7 +8,10 @@ import { readJsonArtifact, readVolume } from '../activities/common.ts';
 import { readParticleSet } from '../activities/particles.ts';
 import { fitGlobalFrame } from '../core/frame.ts';
 import type { Half } from '../core/halfmaps.ts';
-import { type Mat3, eulerToMatrix, radians } from '../core/rotate.ts';
+import { softSphereMask } from '../core/filters.ts';
+import { fscCurve, goldStandardResolution } from '../core/fsc.ts';
+import { type Mat3, degrees, eulerToMatrix, multiply, radians, transformVolumeByMatrix, transpose } from '../core/rotate.ts';
+import { rotationErrorUnderSymmetry } from '../core/symmetry.ts';
 import type { Volume } from '../core/volume.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
 import { readMrc } from '../io/mrc.ts';
@@ -48,6 +51,12 @@ export interface IterationErrors {
   errorsDeg: Map<string, number>;
   /** Per half: the global frame G and how many particles agreed on it (within 15°). */
   frames: Record<Half, { frame: Mat3; inliers: number; count: number }>;
+  /**
+   * Angle between the odd and even frames (degrees, under D7): how far the two independent references have
+   * turned apart. The FSC compares the half maps as they are, so this lowers it even when every particle
+   * agrees with its own half's reference.
+   */
+  halvesDeg: number;
 }
 
 export async function iterationErrors(truth: SimulationTruth, iteration: number, alignment: ArtifactRef): Promise<IterationErrors> {
@@ -61,7 +70,7 @@ export async function iterationErrors(truth: SimulationTruth, iteration: number,
     mine.forEach((r, i) => errorsDeg.set(r.name, fit.errorsDeg[i]));
     frames[half] = { frame: fit.frame, inliers: fit.inliers, count: mine.length };
   }
-  return { iteration, errorsDeg, frames };
+  return { iteration, errorsDeg, frames, halvesDeg: degrees(rotationErrorUnderSymmetry(frames.odd.frame, frames.even.frame, SYMMETRY)) };
 }
 
 export interface CampaignAnalysis {
@@ -71,6 +80,22 @@ export interface CampaignAnalysis {
   best: number;
   /** Combined average of the last iteration: the campaign's result. */
   finalAverage: Volume;
+  /**
+   * Gold-standard resolution (Å) of the last iteration's half maps after turning the even map into the odd
+   * map's frame with the fitted frames (G_odd·G_evenᵀ, from the true poses): what the FSC would be had the two
+   * independent references not turned apart. A diagnostic only — a real campaign has no true poses.
+   */
+  registeredHalvesResolution: number;
+}
+
+async function registeredHalvesResolution(record: CampaignRecord, frames: IterationErrors['frames']): Promise<number> {
+  const { averages } = record.result.artifacts;
+  if (!averages) throw new Error(`${record.workflowId}: the campaign recorded no half averages`);
+  const odd = await readVolume(averages.odd, 'odd half average');
+  const even = await readVolume(averages.even, 'even half average');
+  const evenInOddFrame = transformVolumeByMatrix(even, multiply(frames.odd.frame, transpose(frames.even.frame)), [0, 0, 0]);
+  const { radius, edge } = record.config.mask;
+  return goldStandardResolution(fscCurve(odd, evenInOddFrame, softSphereMask(odd.n, radius, edge)), odd.voxelSize, odd.n);
 }
 
 export async function analyseCampaign(record: CampaignRecord, truth: SimulationTruth): Promise<CampaignAnalysis> {
@@ -79,5 +104,11 @@ export async function analyseCampaign(record: CampaignRecord, truth: SimulationT
   const aligned = record.result.iterations.filter((it) => it.iteration > 0);
   const best = aligned.reduce((a, b) => (b.resolution0143 < a.resolution0143 ? b : a));
   const last = aligned[aligned.length - 1];
-  return { record, errors, best: best.iteration, finalAverage: await readVolume(last.combined, `average of iteration ${last.iteration}`) };
+  return {
+    record,
+    errors,
+    best: best.iteration,
+    finalAverage: await readVolume(last.combined, `average of iteration ${last.iteration}`),
+    registeredHalvesResolution: await registeredHalvesResolution(record, errors[errors.length - 1].frames),
+  };
 }

@@ -178,6 +178,23 @@ export function ctfValue(k: number, p: CtfParameters): number {
   return -(Math.sqrt(1 - a * a) * Math.sin(chi) + a * Math.cos(chi));
 }
 
+/** The CTF's zero crossings in (0, kMax] (1/Å), ascending: a scan fine enough for 6 µm at 6 Å, refined by bisection. */
+export function ctfZeros(p: CtfParameters, kMax: number, step = 1e-5): number[] {
+  const found: number[] = [];
+  for (let k = step; k < kMax; k += step) {
+    if (Math.sign(ctfValue(k, p)) === Math.sign(ctfValue(k + step, p))) continue;
+    let lo = k;
+    let hi = k + step;
+    for (let i = 0; i < 60; i++) {
+      const mid = (lo + hi) / 2;
+      if (Math.sign(ctfValue(mid, p)) === Math.sign(ctfValue(lo, p))) lo = mid;
+      else hi = mid;
+    }
+    found.push((lo + hi) / 2);
+  }
+  return found;
+}
+
 /** Ideal counting detector MTF sinc(πω/2), ω = k / k_Nyquist (0.64 at Nyquist). */
 export function detectorMtf(omega: number): number {
   const x = (Math.PI * omega) / 2;

@@ -16,6 +16,7 @@ import {
   DatasetSimulator,
   TomographySimulator,
   ctfValue,
+  ctfZeros,
   densityModel,
   detectorMtf,
   electronWavelength,
@@ -224,28 +225,10 @@ describe('optics', () => {
     expect(electronWavelength(300)).toBeCloseTo(0.019688, 6);
   });
 
-  /** Zero crossings of the CTF from 0 to kMax, located by bisection. */
-  function zeros(p: typeof DEFAULT_CTF, kMax: number): number[] {
-    const found: number[] = [];
-    const step = 1e-5;
-    for (let k = step; k < kMax; k += step) {
-      if (Math.sign(ctfValue(k, p)) !== Math.sign(ctfValue(k + step, p))) {
-        let lo = k, hi = k + step;
-        for (let i = 0; i < 60; i++) {
-          const mid = (lo + hi) / 2;
-          if (Math.sign(ctfValue(mid, p)) === Math.sign(ctfValue(lo, p))) lo = mid;
-          else hi = mid;
-        }
-        found.push((lo + hi) / 2);
-      }
-    }
-    return found;
-  }
-
   it('puts the zeros at k² = n/(λΔf) without Cs and amplitude contrast', () => {
     const p = { ...DEFAULT_CTF, csMillimetre: 0, amplitudeContrast: 0 };
     const lambda = electronWavelength(300);
-    const z = zeros(p, 1 / 12);
+    const z = ctfZeros(p, 1 / 12);
     expect(z).toHaveLength(8); // ~8 zeros before Nyquist at 6 Å and 6 µm
     z.forEach((k, i) => expect(k).toBeCloseTo(Math.sqrt((i + 1) / (lambda * 60000)), 7));
   });
@@ -255,7 +238,7 @@ describe('optics', () => {
     const cs = 2e7;
     const a = DEFAULT_CTF.amplitudeContrast;
     const phase = Math.atan(a / Math.sqrt(1 - a * a));
-    const z = zeros(DEFAULT_CTF, 1 / 12);
+    const z = ctfZeros(DEFAULT_CTF, 1 / 12);
     expect(z).toHaveLength(8);
     expect(1 / z[0]).toBeGreaterThan(33);
     expect(1 / z[0]).toBeLessThan(35.5);
