@@ -7,8 +7,9 @@ import { dirname, join } from 'node:path';
 import { readJsonArtifact, readVolume } from '../activities/common.ts';
 import { readParticleSet } from '../activities/particles.ts';
 import { fitGlobalFrame } from '../core/frame.ts';
+import { registerMaps } from '../core/register.ts';
 import type { Half } from '../core/halfmaps.ts';
-import { softSphereMask } from '../core/filters.ts';
+import { shellOfResolution, softSphereMask } from '../core/filters.ts';
 import { fscCurve, goldStandardResolution } from '../core/fsc.ts';
 import { type Mat3, degrees, eulerToMatrix, multiply, radians, transformVolumeByMatrix, transpose } from '../core/rotate.ts';
 import { rotationErrorUnderSymmetry } from '../core/symmetry.ts';
@@ -81,21 +82,26 @@ export interface CampaignAnalysis {
   /** Combined average of the last iteration: the campaign's result. */
   finalAverage: Volume;
   /**
-   * Gold-standard resolution (Å) of the last iteration's half maps after turning the even map into the odd
-   * map's frame with the fitted frames (G_odd·G_evenᵀ, from the true poses): what the FSC would be had the two
-   * independent references not turned apart. A diagnostic only — a real campaign has no true poses.
+   * Gold-standard resolution (Å) of the last iteration's half maps after bringing the even map into the odd
+   * map's frame: `byData` registers the maps to each other (core/register.ts, as a campaign could), `byTruth`
+   * turns the even map by G_odd·G_evenᵀ of the frames fitted to the true poses (a diagnostic only). What the
+   * FSC would be had the two independent references not turned apart.
    */
-  registeredHalvesResolution: number;
+  registeredHalves: { byData: number; byTruth: number };
 }
 
-async function registeredHalvesResolution(record: CampaignRecord, frames: IterationErrors['frames']): Promise<number> {
+async function registeredHalves(record: CampaignRecord, frames: IterationErrors['frames']): Promise<CampaignAnalysis['registeredHalves']> {
   const { averages } = record.result.artifacts;
   if (!averages) throw new Error(`${record.workflowId}: the campaign recorded no half averages`);
   const odd = await readVolume(averages.odd, 'odd half average');
   const even = await readVolume(averages.even, 'even half average');
-  const evenInOddFrame = transformVolumeByMatrix(even, multiply(frames.odd.frame, transpose(frames.even.frame)), [0, 0, 0]);
   const { radius, edge } = record.config.mask;
-  return goldStandardResolution(fscCurve(odd, evenInOddFrame, softSphereMask(odd.n, radius, edge)), odd.voxelSize, odd.n);
+  const mask = softSphereMask(odd.n, radius, edge);
+  const resolution = (map: Volume) => goldStandardResolution(fscCurve(odd, map, mask), odd.voxelSize, odd.n);
+  const lowpassShell = shellOfResolution(odd.n, odd.voxelSize, record.result.finalResolution) + 1;
+  const byData = registerMaps(odd, even, { mask, lowpassShell, maxShift: 4, seed: record.config.seed }).registered;
+  const byTruth = transformVolumeByMatrix(even, multiply(frames.odd.frame, transpose(frames.even.frame)), [0, 0, 0]);
+  return { byData: resolution(byData), byTruth: resolution(byTruth) };
 }
 
 export async function analyseCampaign(record: CampaignRecord, truth: SimulationTruth): Promise<CampaignAnalysis> {
@@ -109,6 +115,6 @@ export async function analyseCampaign(record: CampaignRecord, truth: SimulationT
     errors,
     best: best.iteration,
     finalAverage: await readVolume(last.combined, `average of iteration ${last.iteration}`),
-    registeredHalvesResolution: await registeredHalvesResolution(record, errors[errors.length - 1].frames),
+    registeredHalves: await registeredHalves(record, errors[errors.length - 1].frames),
   };
 }
