@@ -9,10 +9,11 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Context } from '@temporalio/activity';
-import { lowpassToResolution, softSphereMask } from '../core/filters.ts';
+import { lowpassToResolution, shellOfResolution, softSphereMask } from '../core/filters.ts';
 import { fscCurve, goldStandardResolution, resolutionAtFscHalf, type FscCurve } from '../core/fsc.ts';
 import type { Half } from '../core/halfmaps.ts';
 import { Rng } from '../core/random.ts';
+import { registerMaps } from '../core/register.ts';
 import { poseFromMatrix, randomRotation } from '../core/rotate.ts';
 import type { Volume } from '../core/volume.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
@@ -202,6 +203,52 @@ export async function fsc(input: { workdir: string; odd: ArtifactRef; even: Arti
   });
   const file = await readJsonArtifact<FscFile>(step.outputs.curve, 'FSC curve');
   return { curve: step.outputs.curve, resolution0143: file.resolution0143, resolution05: file.resolution05, reused: step.reused };
+}
+
+export interface RegisterHalvesInput {
+  workdir: string;
+  odd: ArtifactRef;
+  even: ArtifactRef;
+  /** Resolution (Å) of this iteration's references: the shells the registration compares. */
+  resolution: number;
+  mask: MaskParams;
+  maxShift: number;
+  seed: number;
+}
+
+export interface RegisterHalvesResult extends Reuse {
+  /** The even half average in the odd average's frame. */
+  even: ArtifactRef;
+  /** Mean of the odd and the registered even average (for display, like the unregistered combined map). */
+  combined: ArtifactRef;
+  /** even ≈ Λ_pose odd, degrees and voxels. */
+  pose: PoseDeg;
+  ccc: number;
+}
+
+/** The even half average registered onto the odd one (core/register.ts: FRM + SAG between the two maps). */
+export async function registerHalves(input: RegisterHalvesInput): Promise<RegisterHalvesResult> {
+  const params = { resolution: input.resolution, mask: input.mask, maxShift: input.maxShift, seed: input.seed };
+  const step = await runCampaignStep(input.workdir, 'register-halves', params, { odd: input.odd, even: input.even }, async (dir) => {
+    const odd = await readVolume(input.odd, 'odd half-set average');
+    const even = await readVolume(input.even, 'even half-set average');
+    await reportProgress({ step: 'register-halves', done: 0, total: 1 });
+    const r = registerMaps(odd, even, {
+      mask: softSphereMask(odd.n, input.mask.radius, input.mask.edge),
+      lowpassShell: shellOfResolution(odd.n, odd.voxelSize, input.resolution) + LOWPASS_EDGE_SHELLS / 2,
+      maxShift: input.maxShift,
+      seed: input.seed,
+    });
+    const combined = r.registered.clone();
+    for (let i = 0; i < combined.data.length; i++) combined.data[i] = (combined.data[i] + odd.data[i]) / 2;
+    await writeMrc(join(dir, 'even.mrc'), r.registered, { labels: ['even half average registered onto the odd one'] });
+    await writeMrc(join(dir, 'combined.mrc'), combined, { labels: ['mean of the odd and the registered even half average'] });
+    await writeFile(join(dir, 'registration.json'), `${JSON.stringify({ pose: poseToDegrees(r.pose), ccc: r.ccc })}\n`);
+    await reportProgress({ step: 'register-halves', done: 1, total: 1 });
+    return { even: 'even.mrc', combined: 'combined.mrc', registration: 'registration.json' };
+  });
+  const { pose, ccc } = await readJsonArtifact<{ pose: PoseDeg; ccc: number }>(step.outputs.registration, 'half-map registration');
+  return { even: step.outputs.even, combined: step.outputs.combined, pose, ccc, reused: step.reused };
 }
 
 export interface LowpassInput {

@@ -277,7 +277,7 @@ export async function writePaperReport({ plan, records, accuracy }: PaperInputs)
     L.push(
       '"last, halves registered": the FSC of the last iteration after registering the even half map onto the odd one ' +
         '(core/register.ts: FRM + SAG between the two maps, no true poses), i.e. without the two independent references\' ' +
-        'difference in orientation; the campaigns do not do this yet. Registering two half maps to each other also fits a little of ' +
+        'difference in orientation; these campaigns ran without the `registerHalves` option that does it. Registering two half maps to each other also fits a little of ' +
         'their noise, so read it as an optimistic bound.',
       '',
     );

@@ -19,6 +19,12 @@ import {
   TEST_HEARTBEAT, checkStoreIntegrity, computedOnce, startWorkers, storeSteps, storeTally, testQueues, tinyConfig, waitForStatus,
 } from './helpers/campaign.ts';
 import { temporalAddress } from './temporal-env.ts';
+import type { HalfAverages, RegisterHalvesResult } from '../activities/references.ts';
+import { softSphereMask } from '../core/filters.ts';
+import { fscCurve, goldStandardResolution } from '../core/fsc.ts';
+import { inversePose, transformVolume } from '../core/rotate.ts';
+import { readMrc } from '../io/mrc.ts';
+import { poseFromDegrees } from '../mpi/jobFiles.ts';
 
 // ERROR: expected InvalidInput failures would otherwise print WARN stack traces.
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -90,7 +96,12 @@ test('a campaign runs every step, continues as new each iteration, stops on sign
 
 test('resume of a cancelled campaign reuses every completed step and computes only the rest', async () => {
   const workdir = join(root, 'resume');
-  const config = tinyConfig(workdir, { maxIterations: 1, seed: 2 });
+  // 40 particles × 10 candidates: a refine of several seconds, so the cancel (delivered with the next heartbeat)
+  // lands while it runs, also on a fast, idle machine.
+  const config = tinyConfig(workdir, {
+    maxIterations: 1, seed: 2, alignment: { bandwidth: 8, candidates: 10, maxShift: 3, mpiRanks: 2 },
+    data: { particles: 40, size: 32, voxel: 12, resolution: 30, tiltStep: 3, snr: 0.1, maxShift: 2, seed: 5 },
+  });
   const handle = await startCampaign(client, config, { queues, heartbeatTimeout: TEST_HEARTBEAT });
   await waitForStatus(client, handle.workflowId, (s) => s.iteration === 1 && s.step === 'refine');
   await handle.cancel();
@@ -122,6 +133,38 @@ test('resume of a cancelled campaign reuses every completed step and computes on
   expect(timeline.iterations.find((r) => r.run === 2 && r.iteration === 0)).toMatchObject({ reused: 4, computed: 0 });
   expect(await checkStoreIntegrity(workdir)).toBe(storeSteps(1));
   completedRunIds.push({ workflowId: handle.workflowId, runIds: [resumed.firstExecutionRunId] });
+});
+
+test('with registerHalves the even half average is registered onto the odd one before the FSC and the next references', async () => {
+  const workdir = join(root, 'register');
+  const config = tinyConfig(workdir, { maxIterations: 1, seed: 3, registerHalves: true });
+  const handle = await startCampaign(client, config, { queues, heartbeatTimeout: TEST_HEARTBEAT });
+  const result = await handle.result();
+  const runs = await campaignRuns(client, handle.workflowId);
+  const steps = campaignTimeline(runs).steps.filter((s) => s.iteration === 1);
+  expect(steps.map((s) => s.step)).toEqual(['frm', 'refine', 'average', 'register', 'fsc', 'lowpass', 'report']);
+  const resultOf = <T>(name: string) => steps.find((s) => s.step === name)!.result as T;
+  const { averages } = resultOf<{ averages: HalfAverages }>('average');
+  const registered = resultOf<RegisterHalvesResult>('register');
+
+  // The registered map is the unregistered even average moved by the inverse of the pose the step reports.
+  const odd = await readMrc(averages.odd.path);
+  const even = await readMrc(averages.even.path);
+  const moved = transformVolume(even, inversePose(poseFromDegrees(registered.pose)));
+  const evenRegistered = await readMrc(registered.even.path);
+  let worst = 0;
+  for (let i = 0; i < moved.data.length; i++) worst = Math.max(worst, Math.abs(moved.data[i] - evenRegistered.data[i]));
+  expect(worst).toBeLessThan(1e-4 * Math.max(...moved.data.map(Math.abs)));
+  expect(registered.ccc).toBeGreaterThan(0);
+
+  // The FSC, the next even reference and the combined map all use the registered even map.
+  const fscCurveOf = fscCurve(odd, evenRegistered, softSphereMask(odd.n, config.mask.radius, config.mask.edge));
+  expect(result.iterations[1].resolution0143).toBeCloseTo(goldStandardResolution(fscCurveOf, odd.voxelSize, odd.n), 6);
+  expect(result.artifacts.averages!.even.sha256).toBe(registered.even.sha256);
+  expect(result.artifacts.averages!.combined.sha256).toBe(registered.combined.sha256);
+  const combined = await readMrc(registered.combined.path);
+  expect(combined.data[1000]).toBeCloseTo((odd.data[1000] + evenRegistered.data[1000]) / 2, 5);
+  completedRunIds.push({ workflowId: handle.workflowId, runIds: runs.map((r) => r.runId) });
 });
 
 describe('bad input fails fast, non-retryably, naming the problem', () => {

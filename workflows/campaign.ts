@@ -38,6 +38,7 @@ export type CampaignStep =
   | 'frm'
   | 'refine'
   | 'average'
+  | 'register'
   | 'fsc'
   | 'lowpass'
   | 'report'
@@ -274,9 +275,16 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
         hostfile: alignment.hostfile,
       });
       status.artifacts.alignment = refined.alignment;
-      const { averages } = await step('averageHalves', 'average', {
+      let { averages } = await step('averageHalves', 'average', {
         workdir, halves, alignment: refined.alignment, mpiRanks: alignment.mpiRanks, hostfile: alignment.hostfile,
       });
+      if (config.registerHalves) {
+        const registered = await step('registerHalves', 'register', {
+          workdir, odd: averages.odd, even: averages.even, resolution: status.referenceResolution!, mask,
+          maxShift: alignment.maxShift, seed: iterationSeed(config.seed, iteration),
+        });
+        averages = { ...averages, even: registered.even, combined: registered.combined };
+      }
       status.artifacts.averages = averages;
       const gold = await step('fsc', 'fsc', { workdir, odd: averages.odd, even: averages.even, mask });
       const next = await step('lowpassReference', 'lowpass', {

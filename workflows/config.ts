@@ -56,6 +56,13 @@ export interface CampaignConfig {
   initialPoses: InitialPoses;
   /** Seeds the random initial poses and SAG's slice order, so a campaign can be reproduced. */
   seed: number;
+  /**
+   * Register the even half map onto the odd one (core/register.ts) after each alignment, before the FSC: the
+   * even map, its next reference and the combined map are then in the odd map's frame. Independent halves can
+   * otherwise settle in different orientations and the FSC counts that as lost resolution (docs/results.md,
+   * ±40°). EMAN2's e2spt_refine aligns even to odd this way; RELION does not. Absent = off.
+   */
+  registerHalves?: true;
 }
 
 export type InitialPoses = 'random' | 'identity';
@@ -113,7 +120,7 @@ const nonNegative = (x: number) => (x >= 0 ? null : 'must be ≥ 0');
 const tiltAngle = (x: number) => (Math.abs(x) <= 90 ? null : 'must be within ±90 degrees');
 
 const KNOWN = {
-  top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'seed'],
+  top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'seed', 'registerHalves'],
   simulate: ['kind', 'simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'resolution', 'maxShift', 'defocus'],
   star: ['kind', 'star'],
   alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'mpiRanks', 'hostfile'],
@@ -199,6 +206,12 @@ export function validateConfig(input: unknown): CampaignConfig {
     throw new ConfigError('initialPoses', `must be one of ${INITIAL_POSES.join(', ')}, got '${config.initialPoses}'`);
   }
   if (alignment.hostfile !== undefined) config.alignment.hostfile = str(alignment, 'hostfile', 'alignment.');
+  const register = input.registerHalves;
+  if (register !== undefined && typeof register !== 'boolean') {
+    throw new ConfigError('registerHalves', `must be true or false, got ${JSON.stringify(register)}`);
+  }
+  // Stored only when on, so configs without it keep their content hash (and their workflow ids).
+  if (register) config.registerHalves = true;
   if (size !== undefined && config.mask.radius > size / 2) {
     throw new ConfigError('mask.radius', `must fit in the ${size}³ box (≤ ${size / 2} voxels), got ${config.mask.radius}`);
   }

@@ -51,7 +51,9 @@ export function iterationLine(h: IterationSummary): string {
 function stepsDone(s: CampaignStatus): number {
   if (s.step === 'done') return SETUP_STEPS.length + s.maxIterations * ITERATION_STEPS.length;
   if (s.iteration === 0) return Math.max(0, SETUP_STEPS.indexOf(s.step));
-  return SETUP_STEPS.length + (s.iteration - 1) * ITERATION_STEPS.length + Math.max(0, ITERATION_STEPS.indexOf(s.step));
+  // The optional half registration counts as part of averaging: the bar's length does not depend on the config.
+  const step = s.step === 'register' ? 'average' : s.step;
+  return SETUP_STEPS.length + (s.iteration - 1) * ITERATION_STEPS.length + Math.max(0, ITERATION_STEPS.indexOf(step));
 }
 
 const OPEN = new Set(['RUNNING', 'CONTINUED_AS_NEW']);
