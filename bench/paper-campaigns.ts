@@ -16,10 +16,12 @@ import type { ArtifactRef } from '../io/artifacts.ts';
 import type { CampaignResult } from '../workflows/campaign.ts';
 import { validateConfig, type AlignMethod, type CampaignConfig } from '../workflows/config.ts';
 
-/** One simulated data set: CTF underfocus (µm) and symmetric tilt range (degrees). */
+/** One simulated data set (CTF underfocus in µm, symmetric tilt range in degrees) and how its halves are treated. */
 export interface DataCondition {
   defocus: number;
   tiltDeg: number;
+  /** The campaign option registerHalves (docs/campaigns.md). */
+  registerHalves: boolean;
 }
 
 export interface CampaignPlan {
@@ -55,9 +57,7 @@ export interface IterationTiming {
   alignment: ArtifactRef;
 }
 
-export interface CampaignRecord {
-  tiltDeg: number;
-  defocus: number;
+export interface CampaignRecord extends DataCondition {
   method: AlignMethod;
   workflowId: string;
   config: CampaignConfig;
@@ -67,9 +67,9 @@ export interface CampaignRecord {
   found: boolean;
 }
 
-export function campaignConfig(plan: CampaignPlan, { defocus, tiltDeg }: DataCondition, method: AlignMethod): CampaignConfig {
+export function campaignConfig(plan: CampaignPlan, { defocus, tiltDeg, registerHalves }: DataCondition, method: AlignMethod): CampaignConfig {
   return validateConfig({
-    name: `paper-${method}-tilt${tiltDeg}${defocus === 6 ? '' : `-defocus${defocus}`}`,
+    name: `paper-${method}-tilt${tiltDeg}${defocus === 6 ? '' : `-defocus${defocus}`}${registerHalves ? '-registered' : ''}`,
     workdir: plan.workdir,
     data: {
       particles: plan.particles, size: 64, voxel: 6, snr: plan.snr, tilt: tiltDeg, tiltStep: 1, seed: plan.seed,
@@ -83,6 +83,7 @@ export function campaignConfig(plan: CampaignPlan, { defocus, tiltDeg }: DataCon
     initialLowpass: 60,
     initialPoses: 'random',
     seed: plan.seed,
+    ...(registerHalves ? { registerHalves } : {}),
   });
 }
 
@@ -118,7 +119,7 @@ export function iterationTimings(steps: readonly StepEntry[]): IterationTiming[]
 /** Runs (or finds) the campaign of one tilt range and method and reads its history. */
 export async function runPaperCampaign(client: Client, plan: CampaignPlan, condition: DataCondition, method: AlignMethod, log: (line: string) => void): Promise<CampaignRecord> {
   const config = campaignConfig(plan, condition, method);
-  const { tiltDeg, defocus } = condition;
+  const { tiltDeg, defocus, registerHalves } = condition;
   const workflowId = workflowIdOf(config);
   const status = await client.workflow.getHandle(workflowId).describe().then((d) => d.status.name, () => null);
   const found = status === 'COMPLETED';
@@ -126,7 +127,7 @@ export async function runPaperCampaign(client: Client, plan: CampaignPlan, condi
     if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') {
       log(`campaign ${workflowId} is already running: following it`);
     } else {
-      log(`campaign ${workflowId}: ±${tiltDeg}°, ${defocus} µm, ${method}, ${plan.particles} particles, ≤ ${plan.maxIterations} iterations`);
+      log(`campaign ${workflowId}: ±${tiltDeg}°, ${defocus} µm, ${method}${registerHalves ? ', halves registered' : ''}, ${plan.particles} particles, ≤ ${plan.maxIterations} iterations`);
       await startCampaign(client, config, { workflowId });
     }
     if (!(await watchCampaign(client, workflowId))) throw new Error(`campaign ${workflowId} did not complete (see subtomo campaign history ${workflowId})`);
@@ -135,5 +136,5 @@ export async function runPaperCampaign(client: Client, plan: CampaignPlan, condi
   }
   const result = await client.workflow.getHandle<() => Promise<CampaignResult>>(workflowId).result();
   const timings = iterationTimings(campaignTimeline(await campaignRuns(client, workflowId)).steps);
-  return { tiltDeg, defocus, method, workflowId, config, result, timings, found };
+  return { tiltDeg, defocus, registerHalves, method, workflowId, config, result, timings, found };
 }

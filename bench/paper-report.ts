@@ -85,6 +85,7 @@ function codeVersion(repo: string): string {
 interface Section {
   defocus: number;
   tilt: number;
+  registerHalves: boolean;
   analyses: CampaignAnalysis[];
   truth: SimulationTruth;
   names: string[];
@@ -92,8 +93,8 @@ interface Section {
   common: number;
 }
 
-const sectionTitle = (s: Section) => `±${s.tilt}°, ${s.defocus} µm underfocus`;
-const sectionTag = (s: Section) => `tilt${s.tilt}${s.defocus === 6 ? '' : `-defocus${s.defocus}`}`;
+const sectionTitle = (s: Section) => `±${s.tilt}°, ${s.defocus} µm underfocus${s.registerHalves ? ', halves registered' : ''}`;
+const sectionTag = (s: Section) => `tilt${s.tilt}${s.defocus === 6 ? '' : `-defocus${s.defocus}`}${s.registerHalves ? '-registered' : ''}`;
 
 /** First CTF zero (Å) of a condition's simulation: without CTF correction the half maps' FSC falls to zero there. */
 function firstCtfZero(defocusMicrons: number): number {
@@ -158,13 +159,13 @@ export async function writePaperReport({ plan, records, accuracy }: PaperInputs)
   await mkdir(dir, { recursive: true });
   const rel = (file: string) => relative(plan.out, join(dir, file));
   const sections: Section[] = [];
-  for (const { defocus, tiltDeg: tilt } of plan.campaigns.conditions) {
-    const mine = records.filter((r) => r.tiltDeg === tilt && r.defocus === defocus);
+  for (const { defocus, tiltDeg: tilt, registerHalves } of plan.campaigns.conditions) {
+    const mine = records.filter((r) => r.tiltDeg === tilt && r.defocus === defocus && r.registerHalves === registerHalves);
     if (mine.length === 0) continue;
     const truth = await simulationTruth(mine[0]);
     const analyses: CampaignAnalysis[] = [];
     for (const r of mine) analyses.push(await analyseCampaign(r, truth));
-    sections.push({ defocus, tilt, analyses, truth, names: [...truth.particles.keys()], common: Math.min(...analyses.map(lastIteration)) });
+    sections.push({ defocus, tilt, registerHalves, analyses, truth, names: [...truth.particles.keys()], common: Math.min(...analyses.map(lastIteration)) });
   }
   const { campaigns } = plan;
   const L: string[] = [];
@@ -178,7 +179,7 @@ export async function writePaperReport({ plan, records, accuracy }: PaperInputs)
 
   // ------------------------------------------------------------------ summary
   // The paper's condition: ±60° at 6 µm.
-  const at60 = sections.find((s) => s.tilt === 60 && s.defocus === 6) ?? sections[0];
+  const at60 = sections.find((s) => s.tilt === 60 && s.defocus === 6 && !s.registerHalves) ?? sections[0];
   L.push('## Paper vs subtomo at a glance', '');
   L.push(
     `Simulated GroEL, SNR ${campaigns.snr}, reference-free, ${campaigns.particles} particles (paper: resolution from its simulated set, ` +
@@ -245,7 +246,9 @@ export async function writePaperReport({ plan, records, accuracy }: PaperInputs)
       'local refinement of every candidate by the method, the best kept (Algorithm 3) → half averages → gold-standard FSC (0.143) → ' +
       `each half's average low-passed at that resolution as its next reference. At most ${campaigns.maxIterations} iterations; a campaign ` +
       `stops when the resolution has not improved for ${campaigns.patience}. Refinement runs binned to the box that holds the reference's ` +
-      'low-pass (core/align.ts). SAG slice order seeded per iteration from the campaign seed.',
+      'low-pass (core/align.ts). SAG slice order seeded per iteration from the campaign seed. Sections marked "halves registered" ' +
+      'use the campaign option `registerHalves` (docs/campaigns.md): after each averaging the even half average is registered ' +
+      'onto the odd one (core/register.ts) before the FSC and the next references; same data, same seeds.',
     `- Rotation errors: a reference-free average has no absolute orientation, so per half-set the global rotation G between truth and ` +
       `reference is fitted to the particles (core/frame.ts: consensus of R_estᵀ·R_true under ${SYMMETRY}, particles within 15° averaged) ` +
       'and each particle\'s error is measured after taking G out; a misaligned particle keeps its large error.',
@@ -277,8 +280,11 @@ export async function writePaperReport({ plan, records, accuracy }: PaperInputs)
     L.push(
       '"last, halves registered": the FSC of the last iteration after registering the even half map onto the odd one ' +
         '(core/register.ts: FRM + SAG between the two maps, no true poses), i.e. without the two independent references\' ' +
-        'difference in orientation; these campaigns ran without the `registerHalves` option that does it. Registering two half maps to each other also fits a little of ' +
-        'their noise, so read it as an optimistic bound.',
+        (s.registerHalves
+          ? 'difference in orientation; these campaigns already register their halves every iteration (`registerHalves`), so it ' +
+            'should match "last".'
+          : 'difference in orientation; these campaigns ran without the `registerHalves` option that does it every iteration. ' +
+            'Registering two half maps to each other also fits a little of their noise, so read it as an optimistic bound.'),
       '',
     );
     L.push(

@@ -12,11 +12,11 @@
  * Completed work is found, not recomputed: campaigns by a workflow id derived from their config (the Temporal
  * server keeps their histories), the accuracy stage by its plan in docs/results/accuracy/accuracy.json.
  *
- * Usage: npm run paper -- [--particles 50] [--snr 0.003] [--conditions 6:60,6:40] [--methods sag,lm,chen]
+ * Usage: npm run paper -- [--particles 50] [--snr 0.003] [--conditions 6:60,6:40,6:40:register] [--methods sag,lm,chen]
  *   [--iterations 12] [--patience 3] [--candidates 10] [--bandwidth 32] [--seed 1] [--pdb FILE|phantom]
  *   [--accuracy-particles 20] [--stages campaigns,accuracy,report] [--workdir .subtomo/paper]
  *   [--out docs] [--port 7233]
- * --conditions lists the simulated data sets as DEFOCUS_UM:TILT_DEG.
+ * --conditions lists the simulated data sets as DEFOCUS_UM:TILT_DEG, with :register for registerHalves campaigns.
  * --pdb defaults to ../shared/data/1KP8.pdb (the paper's model), else ../shared/data/1OEL.pdb, else the phantom.
  */
 import { existsSync } from 'node:fs';
@@ -33,10 +33,11 @@ import { writePaperReport } from './paper-report.ts';
 
 const STAGES = ['campaigns', 'accuracy', 'report'] as const;
 /**
- * The paper's two tilt ranges at its 6 µm underfocus. `--conditions 3:60` adds ±60° at 3 µm, where the first CTF
- * zero (24 Å) lies beyond what the alignment reaches (at 6 µm it is at 34 Å and caps every method's FSC).
+ * The paper's two tilt ranges at its 6 µm underfocus, and ±40° again with the campaign option registerHalves
+ * (":register"), where the independent half references otherwise turn apart. `--conditions 3:60` would add ±60°
+ * at 3 µm, where the first CTF zero (24 Å) lies beyond what the alignment reaches (at 6 µm it is at 34 Å).
  */
-const DEFAULT_CONDITIONS = '6:60,6:40';
+const DEFAULT_CONDITIONS = '6:60,6:40,6:40:register';
 type Stage = (typeof STAGES)[number];
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -58,11 +59,12 @@ function readPaperPlan(argv: readonly string[]): PaperPlan {
   const methods = args.string('methods', 'sag,lm,chen').split(',') as AlignMethod[];
   for (const m of methods) if (!ALIGN_METHODS.includes(m)) throw new UsageError(`--methods: unknown method '${m}' (expected ${ALIGN_METHODS.join(', ')})`);
   const conditions = args.string('conditions', DEFAULT_CONDITIONS).split(',').map((text): DataCondition => {
-    const [defocus, tiltDeg] = text.split(':').map(Number);
-    if (!(defocus > 0) || !(tiltDeg > 0 && tiltDeg <= 90)) {
-      throw new UsageError(`--conditions: '${text}' is not DEFOCUS_UM:TILT_DEG with a positive defocus and a tilt in (0, 90]`);
+    const [defocusText, tiltText, option, ...rest] = text.split(':');
+    const [defocus, tiltDeg] = [Number(defocusText), Number(tiltText)];
+    if (!(defocus > 0) || !(tiltDeg > 0 && tiltDeg <= 90) || (option !== undefined && option !== 'register') || rest.length > 0) {
+      throw new UsageError(`--conditions: '${text}' is not DEFOCUS_UM:TILT_DEG[:register] with a positive defocus and a tilt in (0, 90]`);
     }
-    return { defocus, tiltDeg };
+    return { defocus, tiltDeg, registerHalves: option === 'register' };
   });
   const stages = args.string('stages', STAGES.join(',')).split(',') as Stage[];
   for (const s of stages) if (!STAGES.includes(s)) throw new UsageError(`--stages: unknown stage '${s}' (expected ${STAGES.join(', ')})`);
