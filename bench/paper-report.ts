@@ -282,7 +282,7 @@ export async function writePaperReport({ plan, records, accuracy }: PaperInputs)
         '(core/register.ts: FRM + SAG between the two maps, no true poses), i.e. without the two independent references\' ' +
         (s.registerHalves
           ? 'difference in orientation; these campaigns already register their halves every iteration (`registerHalves`), so it ' +
-            'should match "last".'
+            'differs from "last" only by how well two noisy half maps can be registered (a measure of that noise).'
           : 'difference in orientation; these campaigns ran without the `registerHalves` option that does it every iteration. ' +
             'Registering two half maps to each other also fits a little of their noise, so read it as an optimistic bound.'),
       '',
