@@ -6,6 +6,7 @@
 import { dirname, join } from 'node:path';
 import { readJsonArtifact, readVolume } from '../activities/common.ts';
 import { readParticleSet } from '../activities/particles.ts';
+import { LOWPASS_EDGE_SHELLS } from '../activities/references.ts';
 import { fitGlobalFrame } from '../core/frame.ts';
 import { registerMaps } from '../core/register.ts';
 import type { Half } from '../core/halfmaps.ts';
@@ -98,7 +99,8 @@ async function registeredHalves(record: CampaignRecord, frames: IterationErrors[
   const { radius, edge } = record.config.mask;
   const mask = softSphereMask(odd.n, radius, edge);
   const resolution = (map: Volume) => goldStandardResolution(fscCurve(odd, map, mask), odd.voxelSize, odd.n);
-  const lowpassShell = shellOfResolution(odd.n, odd.voxelSize, record.result.finalResolution) + 1;
+  // The shell a reference low-passed at the final resolution reaches, as the campaign's registerHalves step uses.
+  const lowpassShell = shellOfResolution(odd.n, odd.voxelSize, record.result.finalResolution) + LOWPASS_EDGE_SHELLS / 2;
   const byData = registerMaps(odd, even, { mask, lowpassShell, maxShift: 4, seed: record.config.seed }).registered;
   const byTruth = transformVolumeByMatrix(even, multiply(frames.odd.frame, transpose(frames.even.frame)), [0, 0, 0]);
   return { byData: resolution(byData), byTruth: resolution(byTruth) };

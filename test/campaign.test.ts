@@ -16,7 +16,8 @@ import { campaignTimeline } from '../cli/campaignHistory.ts';
 import { SETUP_STEPS, ITERATION_STEPS, stopSignal } from '../workflows/campaign.ts';
 import { bundleCampaignWorkflows } from '../workers/campaign.ts';
 import {
-  TEST_HEARTBEAT, checkStoreIntegrity, computedOnce, startWorkers, storeSteps, storeTally, testQueues, tinyConfig, waitForStatus,
+  TEST_HEARTBEAT, TINY_ALIGNMENT, TINY_DATA, checkStoreIntegrity, computedOnce, startWorkers, storeSteps, storeTally, testQueues,
+  tinyConfig, waitForStatus,
 } from './helpers/campaign.ts';
 import { temporalAddress } from './temporal-env.ts';
 import type { HalfAverages, RegisterHalvesResult } from '../activities/references.ts';
@@ -99,8 +100,7 @@ test('resume of a cancelled campaign reuses every completed step and computes on
   // 40 particles × 10 candidates: a refine of several seconds, so the cancel (delivered with the next heartbeat)
   // lands while it runs, also on a fast, idle machine.
   const config = tinyConfig(workdir, {
-    maxIterations: 1, seed: 2, alignment: { bandwidth: 8, candidates: 10, maxShift: 3, mpiRanks: 2 },
-    data: { particles: 40, size: 32, voxel: 12, resolution: 30, tiltStep: 3, snr: 0.1, maxShift: 2, seed: 5 },
+    maxIterations: 1, seed: 2, alignment: { ...TINY_ALIGNMENT, candidates: 10 }, data: { ...TINY_DATA, particles: 40 },
   });
   const handle = await startCampaign(client, config, { queues, heartbeatTimeout: TEST_HEARTBEAT });
   await waitForStatus(client, handle.workflowId, (s) => s.iteration === 1 && s.step === 'refine');

@@ -16,14 +16,18 @@ import { createCampaignWorker } from '../../workers/campaign.ts';
 /** Heartbeat timeout of test campaigns: a killed worker's activity is retried within seconds. */
 export const TEST_HEARTBEAT = '5 seconds';
 
+/** Data and alignment of the tiny test campaign, for tests that change one field of them. */
+export const TINY_DATA = { particles: 12, size: 32, voxel: 12, resolution: 30, tiltStep: 3, snr: 0.1, maxShift: 2, seed: 5 };
+export const TINY_ALIGNMENT = { bandwidth: 8, candidates: 2, maxShift: 3, mpiRanks: 2 };
+
 export function tinyConfig(workdir: string, overrides: Record<string, unknown> = {}): CampaignConfig {
   return validateConfig({
     name: 'tiny',
     workdir,
-    data: { particles: 12, size: 32, voxel: 12, resolution: 30, tiltStep: 3, snr: 0.1, maxShift: 2, seed: 5 },
+    data: TINY_DATA,
     maxIterations: 2,
     patience: 3,
-    alignment: { bandwidth: 8, candidates: 2, maxShift: 3, mpiRanks: 2 },
+    alignment: TINY_ALIGNMENT,
     initialLowpass: 60,
     ...overrides,
   });
