@@ -16,7 +16,7 @@ import { campaignTimeline } from '../cli/campaignHistory.ts';
 import { sessionMembers } from '../mpi/processes.ts';
 import { ITERATION_STEPS, SETUP_STEPS } from '../workflows/campaign.ts';
 import { bundleCampaignWorkflows } from '../workers/campaign.ts';
-import { checkStoreIntegrity, computedOnce, startWorkers, storeSteps, storeTally, testQueues, TINY_ALIGNMENT, TINY_DATA, tinyConfig, waitForStatus } from './helpers/campaign.ts';
+import { checkStoreIntegrity, computedOnce, startWorkers, storeSteps, storeTally, testQueues, tinyConfig, waitForStatus } from './helpers/campaign.ts';
 import { temporalAddress } from './temporal-env.ts';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -85,14 +85,12 @@ test('kill -9 of the worker during refine: ranks killed, the step retried once, 
   let mpiWorker = await startMpiWorker();
   const workdir = join(root, 'campaign');
   // The orphaned ranks must still be refining when the crash has been detected (3 s heartbeat timeout) and the
-  // retried attempt starts, also on a fast idle machine: more particles and FRM candidates than elsewhere
-  // (240 pairs), and a 40 Å first reference so that iteration 1 refines unbinned at 32³ (a 60 Å reference would
-  // let it run binned at 16³, in about a second).
+  // retried attempt starts: more FRM candidates than elsewhere (72 pairs), and a 40 Å first reference so that
+  // iteration 1 refines unbinned at 32³ (a 60 Å reference would let it run binned at 16³, in about a second).
   const config = tinyConfig(workdir, {
     maxIterations: 2,
     initialLowpass: 40,
-    data: { ...TINY_DATA, particles: 40 },
-    alignment: { ...TINY_ALIGNMENT, candidates: 6 },
+    alignment: { bandwidth: 8, candidates: 6, maxShift: 3, mpiRanks: 2 },
   });
   const handle = await startCampaign(env.client, config, { queues, heartbeatTimeout: '3 seconds' });
   await waitForStatus(env.client, handle.workflowId, (s) => s.iteration === 1 && s.step === 'refine');
