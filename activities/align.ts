@@ -1,27 +1,24 @@
 /**
- * Alignment activities: FRM rotation candidates per particle (in this process), then the SAG refinement of
- * every candidate by the MPI rank program mpi/alignRank.ts, which keeps the lowest dissimilarity.
+ * Alignment activities, the paper's Algorithm 3 (drivers/align.ts) as two cached steps: FRM rotation
+ * candidates of every particle against its half-set's reference (in this process), then the refinement of
+ * every candidate on MPI ranks, the lowest dissimilarity winning.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { alignBoxFor } from '../core/align.ts';
 import { shellOfResolution } from '../core/filters.ts';
-import { frmCandidates as rotationCandidates } from '../core/frm.ts';
-import { degrees } from '../core/rotate.ts';
-import type { Volume } from '../core/volume.ts';
-import type { ArtifactRef } from '../io/artifacts.ts';
-import { writeJobFile } from '../mpi/jobFiles.ts';
-import type { AlignJob, AlignResult, ParticleEntry } from '../mpi/jobs.ts';
-import type { AlignMethod } from '../workflows/config.ts';
-import { checkedRef, invalidInput, readJsonArtifact, readVolume, reportProgress, runCampaignStep, type Reuse } from './common.ts';
-import { runMpiStep } from './mpiStep.ts';
-import { HALVES, readParticleSet } from './particles.ts';
 import type { Half } from '../core/halfmaps.ts';
+import { type RefinementSettings, alignJob, findCandidates, runAlignment } from '../drivers/align.ts';
+import type { ArtifactRef } from '../io/artifacts.ts';
+import type { AlignParticle, Candidate, ParticleAlignment, SagSettings } from '../model/jobs.ts';
+import type { AlignMethod } from '../model/methods.ts';
+import { checkedRef, invalidInput, readJsonArtifact, readVolumeArtifact, reportProgress, runCampaignStep, type Reuse } from './common.ts';
+import { runMpiStep } from './mpiStep.ts';
+import { HALVES, readParticleSet, type Particle } from './particles.ts';
 import { LOWPASS_EDGE_SHELLS, type HalfRefs, type MaskParams } from './references.ts';
 
 export interface CandidatesFile {
-  particles: { name: string; half: Half; candidates: ParticleEntry['candidates'] }[];
+  particles: { name: string; half: Half; candidates: Candidate[] }[];
 }
 
 export interface FrmInput {
@@ -32,26 +29,29 @@ export interface FrmInput {
   candidates: number;
 }
 
-/** FRM candidates of every particle against its own half-set's reference; writes candidates JSON (degrees). */
+/** The alignment target of each particle: its own half-set's reference. */
+function targetsOf(particles: readonly Particle[], references: HalfRefs) {
+  return particles.map((p) => ({ name: p.name, path: p.path, tilt: p.tilt, reference: references[p.half].path }));
+}
+
+/** FRM candidates of every particle against its own half-set's reference; writes candidates JSON. */
 export async function frmCandidates(input: FrmInput): Promise<{ candidates: ArtifactRef } & Reuse> {
   const { particles } = await readParticleSet(input.halves);
   const params = { bandwidth: input.bandwidth, topN: input.candidates };
   const inputs = { halves: input.halves, even: input.references.even, odd: input.references.odd };
   const step = await runCampaignStep(input.workdir, 'frm', params, inputs, async (dir) => {
-    const refs = {} as Record<Half, Volume>;
-    for (const half of HALVES) refs[half] = await readVolume(input.references[half], `${half} half reference`);
-    const out: CandidatesFile = { particles: [] };
-    for (let i = 0; i < particles.length; i++) {
-      const p = particles[i];
-      const volume = await readVolume(p.ref, `particle ${p.name}`);
-      const found = rotationCandidates(refs[p.half!], volume, { bandwidth: input.bandwidth, topN: input.candidates, wedgeParticle: p.tilt });
-      out.particles.push({
-        name: p.name,
-        half: p.half!,
-        candidates: found.map((c) => ({ phi: degrees(c.euler.phi), theta: degrees(c.euler.theta), psi: degrees(c.euler.psi), score: c.score })),
-      });
-      await reportProgress({ step: 'frm', done: i + 1, total: particles.length, detail: p.name });
-    }
+    const refByPath = new Map(HALVES.map((half) => [input.references[half].path, { ref: input.references[half], half }]));
+    const byName = new Map(particles.map((p) => [p.name, p]));
+    const found = await findCandidates(targetsOf(particles, input.references), input, {
+      reference: async (path) => {
+        const { ref, half } = refByPath.get(path)!;
+        return readVolumeArtifact(ref, `${half} half reference`);
+      },
+      particle: async (t) => readVolumeArtifact(byName.get(t.name)!.ref, `particle ${t.name}`),
+    }, (done, name) => reportProgress({ step: 'frm', done, total: particles.length, detail: name }));
+    const out: CandidatesFile = {
+      particles: found.map((f, i) => ({ name: f.name, half: particles[i].half, candidates: f.candidates })),
+    };
     await writeFile(join(dir, 'candidates.json'), `${JSON.stringify(out)}\n`);
     return { candidates: 'candidates.json' };
   });
@@ -66,6 +66,7 @@ export interface RefineInput {
   method: AlignMethod;
   maxShift: number;
   mask: MaskParams;
+  sag?: SagSettings;
   /** Seeds SAG's slice order (the workflow derives it from the campaign seed and the iteration). */
   seed: number;
   /** Resolution (Å) the references were low-passed at: the refinement runs binned to the box that holds it. */
@@ -75,18 +76,16 @@ export interface RefineInput {
 }
 
 export interface RefineResult extends Reuse {
-  /** AlignResult[] JSON in particle order. */
+  /** ParticleAlignment[] JSON in particle order. */
   alignment: ArtifactRef;
   /** The winning poses as RELION STAR. */
   star: ArtifactRef;
   meanCcc: number;
 }
 
-const ALIGN_RANK = fileURLToPath(new URL('../mpi/alignRank.ts', import.meta.url));
-
 /**
- * SAG refinement of every particle's FRM candidates against its half's reference, the lowest dissimilarity
- * winning: an MPI job of mpi/alignRank.ts (progress counts particle × candidate pairs).
+ * Refinement of every particle's FRM candidates against its half's reference, the lowest dissimilarity
+ * winning: an MPI job (progress counts particle × candidate pairs).
  */
 export async function refine(input: RefineInput): Promise<RefineResult> {
   const { set, particles } = await readParticleSet(input.halves);
@@ -97,36 +96,28 @@ export async function refine(input: RefineInput): Promise<RefineResult> {
   const byName = new Map(candidates.particles.map((c) => [c.name, c.candidates]));
   for (const half of HALVES) await checkedRef(input.references[half], `${half} half reference`);
   for (const p of particles) await checkedRef(p.ref, `particle ${p.name}`);
-  const job = (dir: string): AlignJob => ({
-    method: input.method,
-    particles: particles.map((p) => {
-      const found = byName.get(p.name);
-      if (!found || found.length === 0) throw invalidInput(`${input.candidates.path} has no FRM candidates for particle ${p.name}`);
-      return { name: p.name, path: p.path, tiltMin: p.tiltMinDeg, tiltMax: p.tiltMaxDeg, reference: input.references[p.half].path, candidates: found };
-    }),
-    maxShift: input.maxShift,
-    mask: input.mask,
-    alignBox,
-    seed: input.seed,
-    out: join(dir, 'alignment.json'),
-    outStar: join(dir, 'poses.star'),
+  const entries: AlignParticle[] = targetsOf(particles, input.references).map((t) => {
+    const found = byName.get(t.name);
+    if (!found || found.length === 0) throw invalidInput(`${input.candidates.path} has no FRM candidates for particle ${t.name}`);
+    return { ...t, candidates: found };
   });
+  const settings: RefinementSettings = {
+    method: input.method, maxShift: input.maxShift, mask: input.mask, alignBox, seed: input.seed, ...(input.sag && { sag: input.sag }),
+  };
   const step = await runMpiStep({
     workdir: input.workdir,
     step: 'refine',
-    params: { method: input.method, maxShift: input.maxShift, mask: input.mask, seed: input.seed, alignBox },
+    params: settings,
     inputs: { halves: input.halves, candidates: input.candidates, odd: input.references.odd, even: input.references.even },
-    entry: ALIGN_RANK,
-    np: input.mpiRanks,
-    hostfile: input.hostfile,
-    total: particles.reduce((sum, p) => sum + (byName.get(p.name)?.length ?? 0), 0),
-    writeJob: async (dir) => {
-      const jobFile = join(dir, 'align-job.json');
-      await writeJobFile(jobFile, job(dir));
-      return { jobFile, outputs: { alignment: 'alignment.json', star: 'poses.star' } };
+    mpi: { np: input.mpiRanks, hostfile: input.hostfile },
+    total: entries.reduce((sum, p) => sum + p.candidates.length, 0),
+    run: async (dir, exec) => {
+      const job = alignJob(entries, settings, { results: join(dir, 'alignment.json'), star: join(dir, 'poses.star') });
+      await runAlignment(job, { ...exec, jobFile: join(dir, 'align-job.json') });
+      return { alignment: 'alignment.json', star: 'poses.star' };
     },
   });
-  const results = await readJsonArtifact<AlignResult[]>(step.outputs.alignment, 'alignment');
+  const results = await readJsonArtifact<ParticleAlignment[]>(step.outputs.alignment, 'alignment');
   const missing = particles.find((p) => !results.some((r) => r.name === p.name));
   if (missing) throw new Error(`${step.outputs.alignment.path} has no result for particle ${missing.name}`);
   const meanCcc = results.reduce((s, r) => s + r.ccc, 0) / results.length;

@@ -7,9 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { ArtifactStore, verifyRef, type ArtifactRef, type StepResult } from '../io/artifacts.ts';
-import { MrcError, readMrc } from '../io/mrc.ts';
 import type { Volume } from '../core/volume.ts';
+import { ArtifactStore, verifyRef, type ArtifactRef, type StepResult } from '../io/artifacts.ts';
+import { EmError } from '../io/em.ts';
+import { MrcError } from '../io/mrc.ts';
+import { readVolume } from '../io/volumes.ts';
 
 /** Bump when an activity's output for the same inputs changes, so stored results are not reused. */
 export const CAMPAIGN_CODE_VERSION = 'campaign-2';
@@ -98,13 +100,13 @@ export async function checkedRef(ref: ArtifactRef, what: string): Promise<Artifa
   return ref;
 }
 
-/** Reads a verified MRC; a corrupt or changed file is a non-retryable failure naming it. */
-export async function readVolume(ref: ArtifactRef, what: string): Promise<Volume> {
+/** Reads a verified volume artifact; a corrupt or changed file is a non-retryable failure naming it. */
+export async function readVolumeArtifact(ref: ArtifactRef, what: string): Promise<Volume> {
   await checkedRef(ref, what);
   try {
-    return await readMrc(ref.path);
+    return await readVolume(ref.path);
   } catch (err) {
-    if (err instanceof MrcError) throw invalidInput(`${what}: ${err.message}`, err);
+    if (err instanceof MrcError || err instanceof EmError) throw invalidInput(`${what}: ${err.message}`, err);
     throw err;
   }
 }

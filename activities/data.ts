@@ -2,26 +2,18 @@
  * Campaign data activities: simulate a data set into the artifact store or load one from a STAR file
  * (validating every particle MRC), and the deterministic odd/even split into gold-standard half-sets.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { groelPhantom } from '../core/phantom.ts';
 import { radians } from '../core/rotate.ts';
-import {
-  DEFAULT_CTF,
-  DatasetSimulator,
-  SNR_DEFINITION,
-  SimulationConfigError,
-  densityModel,
-  validateSimulationConfig,
-  type SimulationConfig,
-} from '../core/simulate.ts';
+import { SimulationConfigError, densityModel, validateSimulationConfig, type SimulationConfig } from '../core/simulate.ts';
 import { tiltRangeDegrees } from '../core/wedge.ts';
+import { writeSimulatedDataset } from '../drivers/simulate.ts';
 import { refOf, type ArtifactRef } from '../io/artifacts.ts';
-import { MrcError, readMrc, writeMrc } from '../io/mrc.ts';
-import { TILT_MAX_COLUMN, TILT_MIN_COLUMN, readParticleStar, type ParticleStar } from '../io/particlestar.ts';
+import { MrcError, readMrc } from '../io/mrc.ts';
+import { readParticleStar, type ParticleStar } from '../io/particlestar.ts';
 import { buildAssembly, readStructure } from '../io/pdb.ts';
-import { RELION_POSE_COLUMNS, formatStar, poseToRelion, type StarTable } from '../io/star.ts';
-import type { SimulatedData, StarData } from '../workflows/config.ts';
+import type { SimulatedData, StarData } from '../model/campaign.ts';
+import { CTF_DEFAULTS, SIMULATION_DEFAULTS } from '../model/defaults.ts';
 import { invalidInput, reportProgress, runCampaignStep, type Reuse } from './common.ts';
 import { PARTICLE_SET_FORMAT, readParticleSet, writeParticleSet, type ParticleRecord } from './particles.ts';
 
@@ -62,7 +54,7 @@ export function simulationConfigOf(d: SimulatedData): SimulationConfig {
     snr: d.snr === 'inf' ? Infinity : d.snr,
     maxShift: d.maxShift,
     seed: d.seed,
-    imaging: { ctf: { ...DEFAULT_CTF, defocusAngstrom: d.defocus * 1e4 }, mtf: true },
+    imaging: { ctf: { ...CTF_DEFAULTS, defocusAngstrom: d.defocus * 1e4 }, mtf: true },
   };
   try {
     validateSimulationConfig(config);
@@ -102,10 +94,6 @@ export async function simulateOrLoad(input: DataInput): Promise<DataResult> {
   };
 }
 
-function particleName(i: number, count: number): string {
-  return `particle_${String(i + 1).padStart(Math.max(4, String(count).length), '0')}`;
-}
-
 async function simulateStep(workdir: string, data: SimulatedData) {
   const config = simulationConfigOf(data);
   const pdb = data.pdb ? await refOf(resolve(data.pdb)).catch((err: Error) => {
@@ -119,42 +107,18 @@ async function simulateStep(workdir: string, data: SimulatedData) {
     } catch (err) {
       throw invalidInput(`config field 'data.pdb': ${(err as Error).message}`, err);
     }
+    const { weighting } = SIMULATION_DEFAULTS;
     const source = pdb ? basename(pdb.path) : 'built-in GroEL-like phantom';
-    const sim = new DatasetSimulator(densityModel(atoms), config);
-    await mkdir(join(dir, 'particles'));
-    await writeMrc(join(dir, 'reference.mrc'), sim.reference(), { labels: [`reference: ${source}`.slice(0, 80)] });
-    const outputs: Record<string, string> = { reference: 'reference.mrc' };
-    const starRows: (string | number)[][] = [];
-    for (let i = 0; i < data.particles; i++) {
-      const p = sim.particle(i);
-      const name = particleName(i, data.particles);
-      const file = `particles/${name}.mrc`;
-      await writeMrc(join(dir, file), p.volume, { labels: [`simulated particle ${i + 1} of ${data.particles}, seed ${data.seed}`] });
-      starRows.push([file, 1, ...poseToRelion(p.pose, data.voxel), data.tiltMin, data.tiltMax, data.tiltStep, data.snr]);
-      outputs[`particle:${name}`] = file;
-      await reportProgress({ step: 'simulate', done: i + 1, total: data.particles, detail: name });
-    }
-    await writeFile(join(dir, 'particles.star'), formatStar(simulationStar(data, starRows)));
-    await writeFile(join(dir, 'simulation.json'), `${JSON.stringify({ model: source, ...params, snrDefinition: SNR_DEFINITION }, null, 1)}\n`);
-    return { ...outputs, star: 'particles.star', simulation: 'simulation.json' };
+    const plan = { config, count: data.particles, model: densityModel(atoms, weighting), source, weighting };
+    const files = await writeSimulatedDataset(dir, plan, (done, file) =>
+      reportProgress({ step: 'simulate', done, total: data.particles, detail: file }));
+    return {
+      ...Object.fromEntries(files.particles.map((file) => [`particle:${file}`, file])),
+      reference: files.reference,
+      star: files.star,
+      simulation: files.metadata,
+    };
   });
-}
-
-/** STAR of a simulated set in the layout of `subtomo simulate`: true poses, tilt range, SNR. */
-function simulationStar(data: SimulatedData, rows: (string | number)[][]): StarTable[] {
-  return [
-    {
-      name: 'optics',
-      columns: ['rlnOpticsGroup', 'rlnOpticsGroupName', 'rlnImagePixelSize', 'rlnImageSize', 'rlnImageDimensionality',
-        'rlnVoltage', 'rlnSphericalAberration', 'rlnAmplitudeContrast'],
-      rows: [[1, 'opticsGroup1', data.voxel, data.size, 3, DEFAULT_CTF.voltageKv, DEFAULT_CTF.csMillimetre, DEFAULT_CTF.amplitudeContrast]],
-    },
-    {
-      name: 'particles',
-      columns: ['rlnImageName', 'rlnOpticsGroup', ...RELION_POSE_COLUMNS, TILT_MIN_COLUMN, TILT_MAX_COLUMN, 'subtomoTiltStepDeg', 'subtomoSnr'],
-      rows,
-    },
-  ];
 }
 
 /** The particles of a STAR file with their MRCs hashed; a problem is InvalidInput naming the file. */
@@ -198,7 +162,7 @@ async function loadStep(workdir: string, star: ArtifactRef) {
         throw invalidInput(`${p.path} is ${volume.n}³ but ${parsed.particles[0].path} is ${boxSize}³; all particles of a campaign need one box size`);
       }
       const { path, sha256, bytes } = refs[i];
-      records.push({ name: p.imageName, path, sha256, bytes, tiltMinDeg: p.tiltMinDeg, tiltMaxDeg: p.tiltMaxDeg, half: p.half });
+      records.push({ name: p.imageName, path, sha256, bytes, tilt: p.tilt, half: p.half });
       await reportProgress({ step: 'load', done: i + 1, total: parsed.particles.length, detail: p.imageName });
     }
     await writeParticleSet(join(dir, 'particles.json'), {
@@ -227,7 +191,7 @@ export async function splitHalves(input: { workdir: string; particles: ArtifactR
     throw invalidInput(`${set.source}: ${particles.length} particles give half-sets of ${odd} (odd) and ${even} (even); each needs at least 2`);
   }
   const step = await runCampaignStep(input.workdir, 'split', {}, { particles: input.particles }, async (dir) => {
-    await writeParticleSet(join(dir, 'halves.json'), { ...set, particles: particles.map(({ ref: _ref, tilt: _tilt, ...p }) => p) });
+    await writeParticleSet(join(dir, 'halves.json'), { ...set, particles: particles.map(({ ref: _ref, ...p }) => p) });
     return { halves: 'halves.json' };
   });
   return { halves: step.outputs.halves, odd, even, reused: step.reused };

@@ -4,9 +4,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type { Half } from '../core/halfmaps.ts';
-import { tiltRangeDegrees, type TiltRange } from '../core/wedge.ts';
+import type { Pose } from '../core/rotate.ts';
+import type { TiltRange } from '../core/wedge.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
-import type { PoseDeg } from '../mpi/jobs.ts';
 import { invalidInput, readJsonArtifact } from './common.ts';
 
 export const HALVES: readonly Half[] = ['odd', 'even'];
@@ -18,13 +18,12 @@ export interface ParticleRecord {
   path: string;
   sha256: string;
   bytes: number;
-  tiltMinDeg: number;
-  tiltMaxDeg: number;
+  tilt: TiltRange;
   /** rlnRandomSubset of the STAR, else alternating rows (io/particlestar.ts). */
   half: Half;
 }
 
-export const PARTICLE_SET_FORMAT = 'subtomo-particle-set/1';
+export const PARTICLE_SET_FORMAT = 'subtomo-particle-set/2';
 
 export interface ParticleSet {
   format: typeof PARTICLE_SET_FORMAT;
@@ -37,7 +36,6 @@ export interface ParticleSet {
 
 export interface Particle extends ParticleRecord {
   ref: ArtifactRef;
-  tilt: TiltRange;
 }
 
 export async function writeParticleSet(path: string, set: ParticleSet): Promise<void> {
@@ -48,22 +46,18 @@ export async function writeParticleSet(path: string, set: ParticleSet): Promise<
 export async function readParticleSet(ref: ArtifactRef): Promise<{ set: ParticleSet; particles: Particle[] }> {
   const set = await readJsonArtifact<ParticleSet>(ref, 'particle set');
   if (set.format !== PARTICLE_SET_FORMAT) throw invalidInput(`${ref.path} is not a particle set (format ${String(set.format)})`);
-  const particles = set.particles.map((p) => ({
-    ...p,
-    ref: { path: p.path, sha256: p.sha256, bytes: p.bytes },
-    tilt: tiltRangeDegrees(p.tiltMinDeg, p.tiltMaxDeg),
-  }));
+  const particles = set.particles.map((p) => ({ ...p, ref: { path: p.path, sha256: p.sha256, bytes: p.bytes } }));
   return { set, particles };
 }
 
-/** A per-particle pose as stored in pose/alignment JSON files (degrees, voxels); AlignResult has this shape. */
+/** A per-particle pose as stored in pose/alignment JSON files; ParticleAlignment has this shape. */
 export interface PoseEntry {
   name: string;
-  pose: PoseDeg;
+  pose: Pose;
 }
 
 /** Every particle's pose by name; a particle without one is an error naming it. */
-export function posesByName(entries: readonly PoseEntry[], particles: readonly Particle[], source: string): Map<string, PoseDeg> {
+export function posesByName(entries: readonly PoseEntry[], particles: readonly Particle[], source: string): Map<string, Pose> {
   const byName = new Map(entries.map((e) => [e.name, e.pose]));
   for (const p of particles) {
     if (!byName.has(p.name)) throw invalidInput(`${source} has no pose for particle ${p.name}`);

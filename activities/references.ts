@@ -7,25 +7,24 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Context } from '@temporalio/activity';
 import { lowpassToResolution, shellOfResolution, softSphereMask } from '../core/filters.ts';
 import { fscCurve, goldStandardResolution, resolutionAtFscHalf, type FscCurve } from '../core/fsc.ts';
 import type { Half } from '../core/halfmaps.ts';
 import { Rng } from '../core/random.ts';
 import { registerMaps } from '../core/register.ts';
-import { poseFromMatrix, randomRotation } from '../core/rotate.ts';
+import { type Pose, poseFromMatrix, randomRotation } from '../core/rotate.ts';
 import type { Volume } from '../core/volume.ts';
+import { runAverage } from '../drivers/average.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
 import { writeMrc } from '../io/mrc.ts';
+import type { InitialPoses } from '../model/campaign.ts';
+import type { AverageJob } from '../model/jobs.ts';
 import { runAverageJob } from '../mpi/averageWork.ts';
-import { poseToDegrees, writeJobFile } from '../mpi/jobFiles.ts';
-import type { AverageJob, PoseDeg } from '../mpi/jobs.ts';
-import type { InitialPoses } from '../workflows/config.ts';
 import {
   checkedRef,
   readJsonArtifact,
-  readVolume,
+  readVolumeArtifact,
   reportProgress,
   runCampaignStep,
   type Progress,
@@ -58,11 +57,9 @@ function referenceFrom(average: Volume, resolution: number, mask: MaskParams): V
 }
 
 /** The AverageJob of `particles` with `poses`, writing its three maps into `dir`. */
-function averageJob(particles: readonly Particle[], poses: Map<string, PoseDeg>, dir: string): AverageJob {
+function averageJob(particles: readonly Particle[], poses: Map<string, Pose>, dir: string): AverageJob {
   return {
-    particles: particles.map((p) => ({
-      name: p.name, path: p.path, tiltMin: p.tiltMinDeg, tiltMax: p.tiltMaxDeg, pose: poses.get(p.name)!, half: p.half,
-    })),
+    particles: particles.map((p) => ({ name: p.name, path: p.path, tilt: p.tilt, pose: poses.get(p.name)!, half: p.half })),
     out: { odd: join(dir, 'odd.mrc'), even: join(dir, 'even.mrc'), combined: join(dir, 'combined.mrc') },
   };
 }
@@ -110,7 +107,7 @@ export async function initialReferences(input: InitialReferencesInput): Promise<
     const entries: PoseEntry[] = particles.map((p, k) => ({
       name: p.name,
       pose: input.initialPoses === 'random'
-        ? poseToDegrees(poseFromMatrix(randomRotation(Rng.derive(initialPoseSeed(input.seed), k)), [0, 0, 0]))
+        ? poseFromMatrix(randomRotation(Rng.derive(initialPoseSeed(input.seed), k)), [0, 0, 0])
         : { phi: 0, theta: 0, psi: 0, tx: 0, ty: 0, tz: 0 },
     }));
     await writeFile(join(dir, 'poses.json'), `${JSON.stringify(entries, null, 1)}\n`);
@@ -132,7 +129,7 @@ export async function initialReferences(input: InitialReferencesInput): Promise<
 export interface AverageHalvesInput {
   workdir: string;
   halves: ArtifactRef;
-  /** Poses per particle: the refine step's AlignResult[] JSON (or any PoseEntry[]). */
+  /** Poses per particle: the refine step's ParticleAlignment[] JSON (or any PoseEntry[]). */
   alignment: ArtifactRef;
   mpiRanks: number;
   hostfile?: string;
@@ -141,8 +138,6 @@ export interface AverageHalvesInput {
 export interface AverageHalvesResult extends Reuse {
   averages: HalfAverages;
 }
-
-const AVERAGE_RANK = fileURLToPath(new URL('../mpi/averageRank.ts', import.meta.url));
 
 /** Wedge-weighted odd, even and combined averages with the aligned poses, as an MPI job of mpi/averageRank.ts. */
 export async function averageHalves(input: AverageHalvesInput): Promise<AverageHalvesResult> {
@@ -154,14 +149,11 @@ export async function averageHalves(input: AverageHalvesInput): Promise<AverageH
     step: 'average-halves',
     params: {},
     inputs: { halves: input.halves, alignment: input.alignment },
-    entry: AVERAGE_RANK,
-    np: input.mpiRanks,
-    hostfile: input.hostfile,
+    mpi: { np: input.mpiRanks, hostfile: input.hostfile },
     total: particles.length,
-    writeJob: async (dir) => {
-      const jobFile = join(dir, 'average-job.json');
-      await writeJobFile(jobFile, averageJob(particles, poses, dir));
-      return { jobFile, outputs: { odd: 'odd.mrc', even: 'even.mrc', combined: 'combined.mrc' } };
+    run: async (dir, exec) => {
+      await runAverage(averageJob(particles, poses, dir), { ...exec, jobFile: join(dir, 'average-job.json') });
+      return { odd: 'odd.mrc', even: 'even.mrc', combined: 'combined.mrc' };
     },
   });
   const { odd, even, combined } = step.outputs;
@@ -187,8 +179,8 @@ export interface FscResult extends Reuse {
 /** Gold-standard FSC of the two half-set averages inside the soft alignment mask. */
 export async function fsc(input: { workdir: string; odd: ArtifactRef; even: ArtifactRef; mask: MaskParams }): Promise<FscResult> {
   const step = await runCampaignStep(input.workdir, 'fsc', { mask: input.mask }, { odd: input.odd, even: input.even }, async (dir) => {
-    const odd = await readVolume(input.odd, 'odd half-set average');
-    const even = await readVolume(input.even, 'even half-set average');
+    const odd = await readVolumeArtifact(input.odd, 'odd half-set average');
+    const even = await readVolumeArtifact(input.even, 'even half-set average');
     const curve = fscCurve(odd, even, softSphereMask(odd.n, input.mask.radius, input.mask.edge));
     const file: FscFile = {
       ...curve,
@@ -221,8 +213,8 @@ export interface RegisterHalvesResult extends Reuse {
   even: ArtifactRef;
   /** Mean of the odd and the registered even average (for display, like the unregistered combined map). */
   combined: ArtifactRef;
-  /** even ≈ Λ_pose odd, degrees and voxels. */
-  pose: PoseDeg;
+  /** even ≈ Λ_pose odd. */
+  pose: Pose;
   ccc: number;
 }
 
@@ -230,8 +222,8 @@ export interface RegisterHalvesResult extends Reuse {
 export async function registerHalves(input: RegisterHalvesInput): Promise<RegisterHalvesResult> {
   const params = { resolution: input.resolution, mask: input.mask, maxShift: input.maxShift, seed: input.seed };
   const step = await runCampaignStep(input.workdir, 'register-halves', params, { odd: input.odd, even: input.even }, async (dir) => {
-    const odd = await readVolume(input.odd, 'odd half-set average');
-    const even = await readVolume(input.even, 'even half-set average');
+    const odd = await readVolumeArtifact(input.odd, 'odd half-set average');
+    const even = await readVolumeArtifact(input.even, 'even half-set average');
     await reportProgress({ step: 'register-halves', done: 0, total: 1 });
     const r = registerMaps(odd, even, {
       mask: softSphereMask(odd.n, input.mask.radius, input.mask.edge),
@@ -243,11 +235,11 @@ export async function registerHalves(input: RegisterHalvesInput): Promise<Regist
     for (let i = 0; i < combined.data.length; i++) combined.data[i] = (combined.data[i] + odd.data[i]) / 2;
     await writeMrc(join(dir, 'even.mrc'), r.registered, { labels: ['even half average registered onto the odd one'] });
     await writeMrc(join(dir, 'combined.mrc'), combined, { labels: ['mean of the odd and the registered even half average'] });
-    await writeFile(join(dir, 'registration.json'), `${JSON.stringify({ pose: poseToDegrees(r.pose), ccc: r.ccc })}\n`);
+    await writeFile(join(dir, 'registration.json'), `${JSON.stringify({ pose: r.pose, ccc: r.ccc })}\n`);
     await reportProgress({ step: 'register-halves', done: 1, total: 1 });
     return { even: 'even.mrc', combined: 'combined.mrc', registration: 'registration.json' };
   });
-  const { pose, ccc } = await readJsonArtifact<{ pose: PoseDeg; ccc: number }>(step.outputs.registration, 'half-map registration');
+  const { pose, ccc } = await readJsonArtifact<{ pose: Pose; ccc: number }>(step.outputs.registration, 'half-map registration');
   return { even: step.outputs.even, combined: step.outputs.combined, pose, ccc, reused: step.reused };
 }
 
@@ -266,7 +258,7 @@ export async function lowpassReference(input: LowpassInput): Promise<{ reference
   const params = { resolution: input.resolution, edgeShells: LOWPASS_EDGE_SHELLS, mask: input.mask };
   const step = await runCampaignStep(input.workdir, 'lowpass-reference', params, { odd: input.odd, even: input.even }, async (dir) => {
     for (const [k, half] of HALVES.entries()) {
-      const average = await readVolume(input[half], `${half} half-set average`);
+      const average = await readVolumeArtifact(input[half], `${half} half-set average`);
       await writeMrc(join(dir, `reference_${half}.mrc`), referenceFrom(average, input.resolution, input.mask), {
         labels: [`${half} half reference, low-pass ${input.resolution.toFixed(1)} A`],
       });

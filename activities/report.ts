@@ -11,7 +11,7 @@ import { SLICE_AXES as AXES, centralSlice } from '../core/volume.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
 import { lineChartSvg } from '../io/plot.ts';
 import { floatImageToPng } from '../io/png.ts';
-import { readJsonArtifact, readVolume, reportProgress, runCampaignStep, type Reuse } from './common.ts';
+import { readJsonArtifact, readVolumeArtifact, reportProgress, runCampaignStep, type Reuse } from './common.ts';
 import type { FscFile } from './references.ts';
 
 export interface ReportIteration {
@@ -74,7 +74,7 @@ export async function report(input: ReportInput): Promise<ReportResult> {
     const outputs: Record<string, string> = {};
     const curves: { label: string; x: number[]; y: number[] }[] = [];
     for (const [k, it] of input.iterations.entries()) {
-      const combined = await readVolume(it.combined, `combined average of iteration ${it.iteration}`);
+      const combined = await readVolumeArtifact(it.combined, `combined average of iteration ${it.iteration}`);
       const shown = lowpassToResolution(combined, it.resolution0143);
       for (const axis of AXES) {
         const file = `iteration-${it.iteration}-${axis}.png`;

@@ -2,10 +2,10 @@
  * Summaries, statistical tests and the Markdown / SVG output of bench/accuracy.ts. Everything here is
  * computed from the per-particle records, so the report can be regenerated from accuracy.json.
  */
-import type { RefineMethod } from '../core/align.ts';
-import { mean, median, pairedTTest, wilcoxonSignedRank } from '../core/stats.ts';
 import { SNR_DEFINITION } from '../core/simulate.ts';
+import { mean, median, pairedTTest, wilcoxonSignedRank } from '../core/stats.ts';
 import { stripChartSvg } from '../io/stripchart.ts';
+import type { AlignMethod } from '../model/methods.ts';
 import type { AccuracyReport, ConditionRecord, MethodOutcome, SameLoss } from './accuracy.ts';
 
 /** One benchmark condition: per-projection SNR (Infinity = noise free) and symmetric tilt ±tiltDeg. */
@@ -22,7 +22,7 @@ export function conditionLabel(c: Condition): string {
   return `SNR ${Number.isFinite(c.snr) ? c.snr : '∞'}, ±${c.tiltDeg}°`;
 }
 
-export const METHOD_LABEL: Record<RefineMethod, string> = {
+export const METHOD_LABEL: Record<AlignMethod, string> = {
   sag: 'SAG (Alg. 2)',
   sag1: 'SAG (Alg. 1)',
   lm: 'Xu (LM)',
@@ -35,7 +35,7 @@ export const ALIGNED_DEGREES = 10;
 const SCORE_SLACK = 1e-4;
 
 export interface MethodSummary {
-  method: RefineMethod;
+  method: AlignMethod;
   count: number;
   rotationMean: number;
   rotationMedian: number;
@@ -57,7 +57,7 @@ export interface MethodSummary {
   evaluationsPerParticle: number;
 }
 
-function outcomes(record: ConditionRecord, method: RefineMethod): MethodOutcome[] {
+function outcomes(record: ConditionRecord, method: AlignMethod): MethodOutcome[] {
   return record.particles.map((p) => {
     const o = p.outcomes[method];
     if (!o) throw new Error(`${conditionLabel(record.condition)}, particle ${p.index}: no result for ${method}`);
@@ -65,7 +65,7 @@ function outcomes(record: ConditionRecord, method: RefineMethod): MethodOutcome[
   });
 }
 
-export function summarise(record: ConditionRecord, method: RefineMethod): MethodSummary {
+export function summarise(record: ConditionRecord, method: AlignMethod): MethodSummary {
   const os = outcomes(record, method);
   const rot = os.map((o) => o.rotationDeg);
   const tr = os.map((o) => o.translationVoxels);
@@ -101,7 +101,7 @@ export interface Comparison {
 }
 
 /** Paired comparison of `a` against `b` on a per-particle quantity. */
-export function compare(record: ConditionRecord, a: RefineMethod, b: RefineMethod, value: (o: MethodOutcome) => number): Comparison {
+export function compare(record: ConditionRecord, a: AlignMethod, b: AlignMethod, value: (o: MethodOutcome) => number): Comparison {
   return pairedComparison(outcomes(record, a).map(value), outcomes(record, b).map(value));
 }
 

@@ -26,9 +26,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Args, UsageError } from '../cli/args.ts';
-import { ProgressBar } from '../cli/progress.ts';
-import { AlignmentReference, ParticleContext, REFINE_METHODS, type RefineMethod, alignBoxOf, alignParticle } from '../core/align.ts';
+import { AlignmentReference, ParticleContext, alignBoxOf, alignParticle } from '../core/align.ts';
 import { cccWorkspace } from '../core/ccc.ts';
 import { lowpassToResolution, shellOfResolution, softSphereMask } from '../core/filters.ts';
 import { frmCandidates } from '../core/frm.ts';
@@ -36,7 +34,6 @@ import { groelPhantom } from '../core/phantom.ts';
 import { Rng } from '../core/random.ts';
 import { type Mat3, degrees, eulerToMatrix, radians, transformVolume, transformVolumeByMatrix } from '../core/rotate.ts';
 import {
-  DEFAULT_CTF,
   DatasetSimulator,
   type DensityModel,
   type SimulationConfig,
@@ -51,6 +48,11 @@ import {
 import { type SymmetryGroup, parseSymmetry, rotationErrorUnderSymmetry, translationError } from '../core/symmetry.ts';
 import { type TiltRange, symmetricTilt, wedgeMask } from '../core/wedge.ts';
 import { buildAssembly, readStructure } from '../io/pdb.ts';
+import { CTF_DEFAULTS } from '../model/defaults.ts';
+import { ALIGN_METHODS, type AlignMethod } from '../model/methods.ts';
+import { Args, UsageError } from '../os/args.ts';
+import { ProgressBar } from '../os/progress.ts';
+import { portableJson, repoRelative } from './portablePaths.ts';
 import { type Condition, accuracyMarkdown, accuracySvg, conditionKey, conditionLabel } from './accuracy-report.ts';
 
 export const PAPER_CONDITIONS: readonly Condition[] = [0.03, 0.01, 0.003].flatMap((snr) =>
@@ -77,7 +79,7 @@ export function parseConditions(text: string): Condition[] {
 export interface AccuracyPlan {
   particles: number;
   conditions: Condition[];
-  methods: RefineMethod[];
+  methods: AlignMethod[];
   candidates: number;
   bandwidth: number;
   seed: number;
@@ -155,9 +157,9 @@ export function readPlan(argv: readonly string[]): AccuracyPlan {
     : quick
       ? parseConditions(QUICK.conditions)
       : [...PAPER_CONDITIONS];
-  const methods = args.string('methods', d.methods).split(',').map((m) => m.trim()) as RefineMethod[];
+  const methods = args.string('methods', d.methods).split(',').map((m) => m.trim()) as AlignMethod[];
   for (const m of methods) {
-    if (!REFINE_METHODS.includes(m)) throw new UsageError(`--methods: unknown method '${m}' (expected ${REFINE_METHODS.join(', ')})`);
+    if (!ALIGN_METHODS.includes(m)) throw new UsageError(`--methods: unknown method '${m}' (expected ${ALIGN_METHODS.join(', ')})`);
   }
   if (new Set(methods).size !== methods.length) throw new UsageError(`--methods lists a method twice: ${methods.join(',')}`);
   const n = args.int('size', d.size);
@@ -182,7 +184,7 @@ export function readPlan(argv: readonly string[]): AccuracyPlan {
     maskEdge,
     tiltStepDeg: args.number('tilt-step', 1),
     symmetry: parseSymmetry(args.string('symmetry', 'D7')).name,
-    pdb: args.optionalString('pdb'),
+    pdb: args.has('pdb') ? resolve(args.string('pdb')) : undefined,
     note: args.optionalString('note'),
     out: resolve(args.string('out', 'docs/accuracy')),
     quick,
@@ -244,7 +246,7 @@ export interface ParticleRecord {
   };
   /** Constrained CCC of the particle against the reference at the true pose, at the alignment box (as `score`). */
   truthScore: number;
-  outcomes: Partial<Record<RefineMethod, MethodOutcome>>;
+  outcomes: Partial<Record<AlignMethod, MethodOutcome>>;
   sameLoss?: SameLoss[];
 }
 
@@ -323,7 +325,7 @@ function distinctUnderSymmetry(rotations: readonly Mat3[], group: SymmetryGroup,
 function loadModel(pdb: string | undefined): { model: DensityModel; name: string } {
   if (!pdb) return { model: densityModel(groelPhantom()), name: 'built-in GroEL-like D7 phantom (core/phantom.ts)' };
   const atoms = buildAssembly(readStructure(pdb));
-  return { model: densityModel(atoms), name: `${pdb} (biological assembly from BIOMT, ${atoms.length} atoms)` };
+  return { model: densityModel(atoms), name: `${repoRelative(pdb)} (biological assembly from BIOMT, ${atoms.length} atoms)` };
 }
 
 function simulationConfig(plan: AccuracyPlan, c: Condition): SimulationConfig {
@@ -336,7 +338,7 @@ function simulationConfig(plan: AccuracyPlan, c: Condition): SimulationConfig {
     snr: c.snr,
     maxShift: plan.maxShift,
     seed: plan.seed,
-    imaging: { ctf: { ...DEFAULT_CTF }, mtf: true },
+    imaging: { ctf: { ...CTF_DEFAULTS }, mtf: true },
   };
 }
 
@@ -434,7 +436,7 @@ export async function runAccuracy(
         }
         warmedUp = true;
       }
-      const traces = new Map<RefineMethod, object[]>();
+      const traces = new Map<AlignMethod, object[]>();
       let moved = undefined as ReturnType<typeof transformVolumeByMatrix> | undefined;
       // Methods take turns going first, so a change of machine load during a particle is spread over all of them.
       const order = plan.methods.map((_, k) => plan.methods[(k + i) % plan.methods.length]);
@@ -499,7 +501,7 @@ export async function runAccuracy(
 export async function writeOutputs(report: AccuracyReport, final: boolean): Promise<void> {
   const out = report.plan.out;
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'accuracy.json'), `${JSON.stringify(report, (_, v) => (v === Infinity ? 'Infinity' : v), 1)}\n`);
+  await writeFile(join(out, 'accuracy.json'), portableJson(report, 1, (v) => (v === Infinity ? 'Infinity' : v)));
   if (final) {
     await writeFile(join(out, 'accuracy.md'), accuracyMarkdown(report));
     await writeFile(join(out, 'accuracy.svg'), accuracySvg(report));

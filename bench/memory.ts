@@ -16,13 +16,14 @@
 import { performance } from 'node:perf_hooks';
 import { alignParticle } from '../core/align.ts';
 import { AverageAccumulator } from '../core/average.ts';
+import { lowpassToResolution, shellOfResolution } from '../core/filters.ts';
 import { frmCandidates } from '../core/frm.ts';
 import { groelPhantom } from '../core/phantom.ts';
-import { lowpassToResolution, shellOfResolution } from '../core/filters.ts';
 import { radians } from '../core/rotate.ts';
-import { DEFAULT_CTF, DatasetSimulator, densityModel } from '../core/simulate.ts';
+import { DatasetSimulator, densityModel } from '../core/simulate.ts';
 import type { SimulationConfig } from '../core/simulate.ts';
 import { symmetricTilt } from '../core/wedge.ts';
+import { CTF_DEFAULTS } from '../model/defaults.ts';
 
 const count = Number(process.argv[2] ?? 2000);
 const alignEvery = Number(process.argv[3] ?? 1);
@@ -39,7 +40,7 @@ const config: SimulationConfig = {
   snr: 0.01,
   maxShift: 4,
   seed: 1,
-  imaging: { ctf: { ...DEFAULT_CTF }, mtf: true },
+  imaging: { ctf: { ...CTF_DEFAULTS }, mtf: true },
 };
 // FRM at bandwidth 16 (11.25° grid), 3 candidates refined by SAG at the box the 60 Å reference needs
 const FRM = { bandwidth: 16, topN: 3, wedgeParticle: tilt };

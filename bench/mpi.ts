@@ -12,22 +12,23 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { REFINE_METHODS, type RefineMethod } from '../core/align.ts';
 import { frmCandidates } from '../core/frm.ts';
 import { groelPhantom } from '../core/phantom.ts';
-import { degrees, radians } from '../core/rotate.ts';
+import { radians } from '../core/rotate.ts';
 import { DatasetSimulator, densityModel } from '../core/simulate.ts';
+import { symmetricTilt } from '../core/wedge.ts';
 import { writeMrc } from '../io/mrc.ts';
+import type { AlignJob, ParticleAlignment } from '../model/jobs.ts';
+import { ALIGN_METHODS, type AlignMethod } from '../model/methods.ts';
 import type { RankTiming } from '../mpi/alignWork.ts';
 import { writeJobFile } from '../mpi/jobFiles.ts';
-import type { AlignJob, AlignResult } from '../mpi/jobs.ts';
 import { runMpiJob } from '../mpi/launcher.ts';
 
 const particles = Number(process.argv[2] ?? 20);
 const candidates = Number(process.argv[3] ?? 10);
 const n = Number(process.argv[4] ?? 64);
-const method = (process.argv[5] ?? 'sag') as RefineMethod;
-if (!REFINE_METHODS.includes(method)) throw new Error(`method must be one of ${REFINE_METHODS.join(', ')}`);
+const method = (process.argv[5] ?? 'sag') as AlignMethod;
+if (!ALIGN_METHODS.includes(method)) throw new Error(`method must be one of ${ALIGN_METHODS.join(', ')}`);
 
 const TILT_DEG = 60;
 const SNR = 0.1;
@@ -63,10 +64,9 @@ try {
     entries.push({
       name: `particle_${i + 1}`,
       path,
-      tiltMin: -TILT_DEG,
-      tiltMax: TILT_DEG,
+      tilt: symmetricTilt(TILT_DEG),
       reference: refPath,
-      candidates: found.map((c) => ({ phi: degrees(c.euler.phi), theta: degrees(c.euler.theta), psi: degrees(c.euler.psi), score: c.score })),
+      candidates: found.map((c) => ({ ...c.euler, score: c.score })),
     });
   }
   const pairs = entries.reduce((s, e) => s + e.candidates.length, 0);
@@ -75,7 +75,7 @@ try {
       `(FRM top ${candidates}, B = 16), method ${method}; prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
 
-  const runs = new Map<number, { wall: number; ranks: RankTiming[]; results: AlignResult[] }>();
+  const runs = new Map<number, { wall: number; ranks: RankTiming[]; results: ParticleAlignment[] }>();
   for (const np of [1, 2]) {
     const job: AlignJob = {
       method,
@@ -90,7 +90,7 @@ try {
     const load = loadavg()[0];
     const run = await runMpiJob({ np, entry: alignRank, args: [jobFile] });
     const ranks = (run.result as { ranks: RankTiming[] }).ranks;
-    runs.set(np, { wall: run.durationMs / 1000, ranks, results: JSON.parse(readFileSync(job.out, 'utf8')) as AlignResult[] });
+    runs.set(np, { wall: run.durationMs / 1000, ranks, results: JSON.parse(readFileSync(job.out, 'utf8')) as ParticleAlignment[] });
     console.log(`P = ${np}: ${(run.durationMs / 1000).toFixed(1)} s wall (1-min load average before: ${load.toFixed(2)})`);
     for (const r of ranks) {
       console.log(

@@ -4,21 +4,22 @@
  * frame, since a reference-free reference has no absolute orientation), and the maps Fig. 7 shows.
  */
 import { dirname, join } from 'node:path';
-import { readJsonArtifact, readVolume } from '../activities/common.ts';
+import { readJsonArtifact, readVolumeArtifact } from '../activities/common.ts';
 import { readParticleSet } from '../activities/particles.ts';
 import { LOWPASS_EDGE_SHELLS } from '../activities/references.ts';
-import { fitGlobalFrame } from '../core/frame.ts';
-import { registerMaps } from '../core/register.ts';
-import type { Half } from '../core/halfmaps.ts';
 import { shellOfResolution, softSphereMask } from '../core/filters.ts';
+import { fitGlobalFrame } from '../core/frame.ts';
 import { fscCurve, goldStandardResolution } from '../core/fsc.ts';
-import { type Mat3, degrees, eulerToMatrix, multiply, radians, transformVolumeByMatrix, transpose } from '../core/rotate.ts';
+import type { Half } from '../core/halfmaps.ts';
+import { registerMaps } from '../core/register.ts';
+import { type Mat3, degrees, eulerToMatrix, multiply, transformVolumeByMatrix, transpose } from '../core/rotate.ts';
 import { rotationErrorUnderSymmetry } from '../core/symmetry.ts';
 import type { Volume } from '../core/volume.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
 import { readMrc } from '../io/mrc.ts';
 import { poseFromRelion, readStar, starBlock } from '../io/star.ts';
-import type { AlignResult } from '../mpi/jobs.ts';
+import { campaignMask } from '../model/campaign.ts';
+import type { ParticleAlignment } from '../model/jobs.ts';
 import type { CampaignRecord } from './paper-campaigns.ts';
 
 /** D7: GroEL (1OEL's assembly and the phantom), as in the accuracy benchmark. */
@@ -62,12 +63,12 @@ export interface IterationErrors {
 }
 
 export async function iterationErrors(truth: SimulationTruth, iteration: number, alignment: ArtifactRef): Promise<IterationErrors> {
-  const results = await readJsonArtifact<AlignResult[]>(alignment, `alignment of iteration ${iteration}`);
+  const results = await readJsonArtifact<ParticleAlignment[]>(alignment, `alignment of iteration ${iteration}`);
   const errorsDeg = new Map<string, number>();
   const frames = {} as IterationErrors['frames'];
   for (const half of ['odd', 'even'] as const) {
     const mine = results.filter((r) => truth.particles.get(r.name)?.half === half);
-    const estimates = mine.map((r) => eulerToMatrix({ phi: radians(r.pose.phi), theta: radians(r.pose.theta), psi: radians(r.pose.psi) }));
+    const estimates = mine.map((r) => eulerToMatrix(r.pose));
     const fit = fitGlobalFrame(estimates, mine.map((r) => truth.particles.get(r.name)!.rotation), SYMMETRY);
     mine.forEach((r, i) => errorsDeg.set(r.name, fit.errorsDeg[i]));
     frames[half] = { frame: fit.frame, inliers: fit.inliers, count: mine.length };
@@ -94,9 +95,9 @@ export interface CampaignAnalysis {
 async function registeredHalves(record: CampaignRecord, frames: IterationErrors['frames']): Promise<CampaignAnalysis['registeredHalves']> {
   const { averages } = record.result.artifacts;
   if (!averages) throw new Error(`${record.workflowId}: the campaign recorded no half averages`);
-  const odd = await readVolume(averages.odd, 'odd half average');
-  const even = await readVolume(averages.even, 'even half average');
-  const { radius, edge } = record.config.mask;
+  const odd = await readVolumeArtifact(averages.odd, 'odd half average');
+  const even = await readVolumeArtifact(averages.even, 'even half average');
+  const { radius, edge } = campaignMask(record.config, odd.n);
   const mask = softSphereMask(odd.n, radius, edge);
   const resolution = (map: Volume) => goldStandardResolution(fscCurve(odd, map, mask), odd.voxelSize, odd.n);
   // The shell a reference low-passed at the final resolution reaches, as the campaign's registerHalves step uses.
@@ -116,7 +117,7 @@ export async function analyseCampaign(record: CampaignRecord, truth: SimulationT
     record,
     errors,
     best: best.iteration,
-    finalAverage: await readVolume(last.combined, `average of iteration ${last.iteration}`),
+    finalAverage: await readVolumeArtifact(last.combined, `average of iteration ${last.iteration}`),
     registeredHalves: await registeredHalves(record, errors[errors.length - 1].frames),
   };
 }

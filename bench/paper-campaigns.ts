@@ -9,12 +9,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { campaignRuns, startCampaign } from '../cli/campaignClient.ts';
-import { campaignTimeline, type StepEntry } from '../cli/campaignHistory.ts';
-import { watchCampaign } from '../cli/commands/campaign.ts';
+import { campaignRuns, startCampaign } from '../app/campaignClient.ts';
+import { campaignTimeline, type StepEntry } from '../app/campaignHistory.ts';
+import { watchCampaign } from '../app/campaignWatch.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
+import { validateConfig, type CampaignConfig } from '../model/campaign.ts';
+import type { AlignMethod } from '../model/methods.ts';
 import type { CampaignResult } from '../workflows/campaign.ts';
-import { validateConfig, type AlignMethod, type CampaignConfig } from '../workflows/config.ts';
 
 /** One simulated data set (CTF underfocus in µm, symmetric tilt range in degrees) and how its halves are treated. */
 export interface DataCondition {

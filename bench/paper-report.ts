@@ -13,14 +13,15 @@ import type { FscFile } from '../activities/references.ts';
 import { lowpassToResolution } from '../core/filters.ts';
 import { FSC_GOLD_STANDARD } from '../core/fsc.ts';
 import { transformVolumeByMatrix, transpose } from '../core/rotate.ts';
-import { DEFAULT_CTF, ctfZeros } from '../core/simulate.ts';
+import { ctfZeros } from '../core/simulate.ts';
 import { mean, median } from '../core/stats.ts';
 import { SLICE_AXES, type Volume, centralSlice } from '../core/volume.ts';
 import { lineChartSvg } from '../io/plot.ts';
 import { floatImageToPng } from '../io/png.ts';
-import type { AlignMethod } from '../workflows/config.ts';
-import type { AccuracyReport } from './accuracy.ts';
+import { CTF_DEFAULTS } from '../model/defaults.ts';
+import type { AlignMethod } from '../model/methods.ts';
 import { METHOD_LABEL, formatP, pValueTables, pairedComparison, summarise } from './accuracy-report.ts';
+import type { AccuracyReport } from './accuracy.ts';
 import { type CampaignAnalysis, SYMMETRY, analyseCampaign, simulationTruth, type SimulationTruth } from './paper-analysis.ts';
 import type { CampaignRecord } from './paper-campaigns.ts';
 import type { PaperPlan } from './paper.ts';
@@ -98,7 +99,7 @@ const sectionTag = (s: Section) => `tilt${s.tilt}${s.defocus === 6 ? '' : `-defo
 
 /** First CTF zero (Å) of a condition's simulation: without CTF correction the half maps' FSC falls to zero there. */
 function firstCtfZero(defocusMicrons: number): number {
-  const zeros = ctfZeros({ ...DEFAULT_CTF, defocusAngstrom: defocusMicrons * 1e4 }, 1 / 12);
+  const zeros = ctfZeros({ ...CTF_DEFAULTS, defocusAngstrom: defocusMicrons * 1e4 }, 1 / 12);
   return 1 / zeros[0];
 }
 

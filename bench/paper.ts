@@ -22,14 +22,15 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Args, UsageError } from '../cli/args.ts';
-import { startEmbeddedCampaignRunner } from '../infra/embedded.ts';
-import { ALIGN_METHODS, type AlignMethod } from '../workflows/config.ts';
-import { type AccuracyReport, PAPER_CONDITIONS, readPlan, runAccuracy, writeOutputs } from './accuracy.ts';
+import { pathToFileURL } from 'node:url';
+import { startEmbeddedCampaignRunner } from '../app/embedded.ts';
+import { ALIGN_METHODS, type AlignMethod } from '../model/methods.ts';
+import { Args, UsageError } from '../os/args.ts';
 import { conditionKey } from './accuracy-report.ts';
+import { type AccuracyReport, PAPER_CONDITIONS, readPlan, runAccuracy, writeOutputs } from './accuracy.ts';
 import { type CampaignPlan, type CampaignRecord, type DataCondition, runPaperCampaign } from './paper-campaigns.ts';
 import { writePaperReport } from './paper-report.ts';
+import { REPO, parsePortableJson, portableJson, repoRelative } from './portablePaths.ts';
 
 const STAGES = ['campaigns', 'accuracy', 'report'] as const;
 /**
@@ -40,7 +41,6 @@ const STAGES = ['campaigns', 'accuracy', 'report'] as const;
 const DEFAULT_CONDITIONS = '6:60,6:40,6:40:register';
 type Stage = (typeof STAGES)[number];
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
 const SHARED_MODELS = ['1KP8.pdb', '1OEL.pdb'].map((f) => resolve(REPO, '../shared/data', f));
 
 export interface PaperPlan {
@@ -90,8 +90,8 @@ function readPaperPlan(argv: readonly string[]): PaperPlan {
     // measured 9.3 s vs 53–63 s CPU per particle at the full box and why 32³ rather than the automatic 16³.
     '--align-box', '32',
     '--seed', String(seed),
-    ...(pdb ? ['--pdb', pdb] : []),
-    '--out', join(out, 'results/accuracy'),
+    ...(pdb ? ['--pdb', repoRelative(pdb)] : []),
+    '--out', repoRelative(join(out, 'results/accuracy')),
   ];
   return { campaigns, accuracyArgs, stages, out, port: args.int('port', 7233), command: ['npm run paper --', ...argv].join(' ').replace(/ --$/, '') };
 }
@@ -99,6 +99,9 @@ function readPaperPlan(argv: readonly string[]): PaperPlan {
 const log = (line: string) => process.stderr.write(`[paper] ${line}\n`);
 
 const campaignsFile = (plan: PaperPlan) => join(plan.out, 'results/campaigns.json');
+/** Keys whose values are paths in campaigns.json (artifact refs, configs, the plan) and accuracy.json. */
+const CAMPAIGN_PATHS = ['path', 'workdir', 'pdb', 'star', 'reportPath'];
+const ACCURACY_PATHS = ['out', 'pdb'];
 
 async function campaignsStage(plan: PaperPlan): Promise<void> {
   const runner = await startEmbeddedCampaignRunner(plan.port);
@@ -109,7 +112,7 @@ async function campaignsStage(plan: PaperPlan): Promise<void> {
       for (const method of plan.campaigns.methods) {
         records.push(await runPaperCampaign(runner.client, plan.campaigns, condition, method, log));
         await mkdir(join(plan.out, 'results'), { recursive: true });
-        await writeFile(campaignsFile(plan), `${JSON.stringify({ plan: plan.campaigns, records }, null, 1)}\n`);
+        await writeFile(campaignsFile(plan), portableJson({ plan: plan.campaigns, records }, 1));
       }
     }
   } finally {
@@ -125,7 +128,7 @@ function samePlan(a: object, b: object): boolean {
 async function accuracyStage(plan: PaperPlan): Promise<void> {
   const accuracyPlan = readPlan(plan.accuracyArgs);
   const file = join(accuracyPlan.out, 'accuracy.json');
-  const previous = await readFile(file, 'utf8').then((t) => JSON.parse(t) as AccuracyReport, () => null);
+  const previous = await readFile(file, 'utf8').then((t) => parsePortableJson<AccuracyReport>(t, ACCURACY_PATHS), () => null);
   if (previous && samePlan(previous.plan, accuracyPlan) && previous.conditions.length === accuracyPlan.conditions.length) {
     log(`accuracy: ${file} already holds this plan (run ${previous.startedAt}); not recomputed`);
     return;
@@ -141,8 +144,8 @@ async function main(argv: string[]): Promise<void> {
   if (plan.stages.includes('campaigns')) await campaignsStage(plan);
   if (plan.stages.includes('accuracy')) await accuracyStage(plan);
   if (plan.stages.includes('report')) {
-    const { records } = JSON.parse(await readFile(campaignsFile(plan), 'utf8')) as { records: CampaignRecord[] };
-    const accuracy = JSON.parse(await readFile(join(readPlan(plan.accuracyArgs).out, 'accuracy.json'), 'utf8')) as AccuracyReport;
+    const { records } = parsePortableJson<{ records: CampaignRecord[] }>(await readFile(campaignsFile(plan), 'utf8'), CAMPAIGN_PATHS);
+    const accuracy = parsePortableJson<AccuracyReport>(await readFile(join(readPlan(plan.accuracyArgs).out, 'accuracy.json'), 'utf8'), ACCURACY_PATHS);
     const written = await writePaperReport({ plan, records, accuracy });
     log(`wrote ${written}`);
   }

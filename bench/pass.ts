@@ -30,16 +30,17 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { ConstrainedObjective } from '../core/alignobjective.ts';
 import { AlignmentReference, ParticleContext, alignBoxFor, pickBest, refineCandidate } from '../core/align.ts';
+import { ConstrainedObjective } from '../core/alignobjective.ts';
 import { lowpass, softSphereMask } from '../core/filters.ts';
 import { frmCandidates } from '../core/frm.ts';
 import { groelPhantom } from '../core/phantom.ts';
 import { type Pose, eulerToMatrix, radians } from '../core/rotate.ts';
-import { DEFAULT_CTF, DatasetSimulator, type SimulationConfig, densityModel } from '../core/simulate.ts';
+import { DatasetSimulator, type SimulationConfig, densityModel } from '../core/simulate.ts';
 import { rotationErrorUnderSymmetry, translationError } from '../core/symmetry.ts';
 import { Volume } from '../core/volume.ts';
 import { symmetricTilt } from '../core/wedge.ts';
+import { CTF_DEFAULTS } from '../model/defaults.ts';
 
 const PAPER_SECONDS = 40.5;
 const N = 64;
@@ -91,7 +92,7 @@ const simulation: SimulationConfig = {
   snr: 0.01,
   maxShift: 4,
   seed: 1,
-  imaging: { ctf: { ...DEFAULT_CTF }, mtf: true },
+  imaging: { ctf: { ...CTF_DEFAULTS }, mtf: true },
 };
 
 interface DataSet {

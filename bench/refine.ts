@@ -6,18 +6,19 @@
  * Usage: npx tsx bench/refine.ts [n] [cases]
  */
 import { performance } from 'node:perf_hooks';
-import { type RefineMethod, refineCandidate } from '../core/align.ts';
+import { refineCandidate } from '../core/align.ts';
 import { symmetricTilt } from '../core/wedge.ts';
+import type { AlignMethod } from '../model/methods.ts';
 import { alignmentCase, poseErrors } from '../test/helpers/alignment-case.ts';
 
 const n = Number(process.argv[2] ?? 64);
 const cases = Number(process.argv[3] ?? 5);
-const methods: RefineMethod[] = ['sag', 'sag1', 'lm', 'chen'];
+const methods: AlignMethod[] = ['sag', 'sag1', 'lm', 'chen'];
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 for (const condition of ['noise free, full tilt', '±60° wedge, noise σ = signal σ'] as const) {
   const wedge = condition.startsWith('±') ? symmetricTilt(60) : undefined;
-  const stats = new Map<RefineMethod, { ms: number[]; passes: number[]; deg: number[]; vox: number[] }>();
+  const stats = new Map<AlignMethod, { ms: number[]; passes: number[]; deg: number[]; vox: number[] }>();
   for (const m of methods) stats.set(m, { ms: [], passes: [], deg: [], vox: [] });
   for (let k = -1; k < cases; k++) {
     // case −1 warms the JIT up and is not counted

@@ -8,11 +8,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { softSphereMask } from '../core/filters.ts';
 import { groelPhantom } from '../core/phantom.ts';
 import { Rng } from '../core/random.ts';
 import { randomRotation, radians } from '../core/rotate.ts';
 import {
-  DEFAULT_CTF,
   DatasetSimulator,
   TomographySimulator,
   densityModel,
@@ -22,7 +22,7 @@ import {
 } from '../core/simulate.ts';
 import type { SimulationConfig } from '../core/simulate.ts';
 import { symmetricTilt } from '../core/wedge.ts';
-import { softSphereMask } from '../core/filters.ts';
+import { CTF_DEFAULTS } from '../model/defaults.ts';
 
 const count = Number(process.argv[2] ?? 20);
 const n = Number(process.argv[3] ?? 64);
@@ -36,7 +36,7 @@ const config: SimulationConfig = {
   snr,
   maxShift: 4,
   seed: 1,
-  imaging: { ctf: { ...DEFAULT_CTF }, mtf: true },
+  imaging: { ctf: { ...CTF_DEFAULTS }, mtf: true },
 };
 
 const model = densityModel(groelPhantom());

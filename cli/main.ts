@@ -1,12 +1,9 @@
-#!/usr/bin/env -S npx tsx
-/** `subtomo <command> …` — each command lives in cli/commands/<name>.ts and is registered here. */
-import { Args, UsageError } from './args.ts';
-
-export interface Command {
-  summary: string;
-  usage: string;
-  run(args: Args): Promise<void>;
-}
+/**
+ * `subtomo <command> …` — each command lives in cli/commands/<name>.ts and is registered here. Started by
+ * the `subtomo` bin (cli/subtomo.js, so `npx subtomo` works from the repo) or `npx tsx cli/main.ts`.
+ */
+import { Args, UsageError } from '../os/args.ts';
+import type { Command } from './command.ts';
 
 const commands: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./commands/simulate.ts')).default,
@@ -16,18 +13,30 @@ const commands: Record<string, () => Promise<Command>> = {
   campaign: async () => (await import('./commands/campaign.ts')).default,
 };
 
+const HELP = new Set(['--help', '-h', 'help']);
+
+async function overview(): Promise<string> {
+  const lines = await Promise.all(Object.entries(commands).map(async ([n, l]) => `  ${n.padEnd(10)} ${(await l()).summary}`));
+  return `usage: subtomo <command> [options]   (subtomo <command> --help for its options)\n\n${lines.join('\n')}\n`;
+}
+
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
-  const load = name ? commands[name] : undefined;
+  if (name === undefined || HELP.has(name)) {
+    process.stdout.write(await overview());
+    return;
+  }
+  const load = commands[name];
   if (!load) {
-    const lines = await Promise.all(
-      Object.entries(commands).map(async ([n, l]) => `  ${n.padEnd(10)} ${(await l()).summary}`),
-    );
-    process.stderr.write(`usage: subtomo <command> [options]\n\n${lines.join('\n')}\n`);
-    process.exitCode = name ? 2 : 0;
+    process.stderr.write(`subtomo: unknown command '${name}'\n${await overview()}`);
+    process.exitCode = 2;
     return;
   }
   const cmd = await load();
+  if (rest.some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(`${cmd.summary}\nusage: ${cmd.usage}\n`);
+    return;
+  }
   try {
     await cmd.run(new Args(rest));
   } catch (err) {

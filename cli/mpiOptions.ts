@@ -1,14 +1,10 @@
 /** `--mpi P [--hostfile H]`, shared by the commands that can run as an MPI job. Absent --mpi: in-process. */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Args, UsageError } from './args.ts';
+import type { MpiRanks } from '../drivers/execution.ts';
+import { type Args, UsageError } from '../os/args.ts';
 
-export interface MpiChoice {
-  np: number;
-  hostfile?: string;
-}
-
-export function mpiOptions(args: Args): MpiChoice | null {
+export function mpiOptions(args: Args): MpiRanks | null {
   const hostfile = args.optionalString('hostfile');
   if (!args.has('mpi')) {
     if (hostfile !== undefined) throw new UsageError('--hostfile needs --mpi P');

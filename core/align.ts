@@ -20,23 +20,20 @@
  * refinement falls roughly as (m/n)³: for a 60 Å reference at 6 Å voxels, 64³ → 16³ makes a pass of 20
  * particles × 10 candidates over 50× cheaper than at 64³ and no less accurate (bench/pass.ts).
  */
+import { ALIGN_METHODS, type AlignMethod } from '../model/methods.ts';
 import { ConstrainedObjective, type RefinementResult } from './alignobjective.ts';
 import { type ChenOptions, refineChen } from './chen.ts';
 import { TranslationMatcher } from './ftm.ts';
 import { type LmOptions, refineLm } from './lm.ts';
 import { Rng } from './random.ts';
-import { type Mat3, type Pose, poseFromMatrix } from './rotate.ts';
 import { fourierCrop, fourierPad, resampleMask } from './resample.ts';
+import { type Mat3, type Pose, poseFromMatrix } from './rotate.ts';
 import { type SagOptions, refineSag } from './sag.ts';
 import type { Volume } from './volume.ts';
 import type { TiltRange } from './wedge.ts';
 
-export type RefineMethod = 'sag' | 'sag1' | 'lm' | 'chen';
-export const REFINE_METHODS: readonly RefineMethod[] = ['sag', 'sag1', 'lm', 'chen'];
-
 export interface RefineSettings {
-  /** 'sag' = SAG Algorithm 2 (mini-batches), 'sag1' = SAG Algorithm 1, 'lm' = Xu's LM, 'chen' = Chen's search. */
-  method: RefineMethod;
+  method: AlignMethod;
   /** Largest shift searched by FTM, voxels. */
   maxShift: number;
   /** Real-space mask (n³); omitted = whole box. */
@@ -45,7 +42,11 @@ export interface RefineSettings {
   wedgeParticle?: TiltRange;
   /** Reference tilt range; omitted = fully observed (the usual case). */
   wedgeRef?: TiltRange;
-  /** SAG options ('sag' forces algorithm 2, 'sag1' algorithm 1; the seed comes from `seed`). */
+  /**
+   * SAG options ('sag' forces algorithm 2, 'sag1' algorithm 1; the seed comes from `seed`). `batchSize` counts
+   * x-slices of the particle's box: binned to m < n voxels it becomes round(batchSize·m/n) (at least 1), so a
+   * mini-batch covers the same fraction of the volume whatever the alignment box.
+   */
   sag?: SagOptions;
   lm?: LmOptions;
   chen?: ChenOptions;
@@ -92,7 +93,7 @@ export interface RefineJob extends RefineSettings {
 
 export interface CandidateResult extends RefinementResult {
   candidateIndex: number;
-  method: RefineMethod;
+  method: AlignMethod;
   /** Where the refinement started: the candidate rotation with its FTM shift and score. */
   start: { R: number[]; t: [number, number, number]; pose: Pose; ftmScore: number };
   /** Box the alignment ran at (n when not binned); shifts are in original voxels whatever it is. */
@@ -189,8 +190,8 @@ export class ParticleContext {
 
 export function refineCandidate(job: RefineJob, context?: ParticleContext): CandidateResult {
   const began = performance.now();
-  if (!REFINE_METHODS.includes(job.method)) {
-    throw new RangeError(`unknown refinement method '${job.method}' (expected one of ${REFINE_METHODS.join(', ')})`);
+  if (!ALIGN_METHODS.includes(job.method)) {
+    throw new RangeError(`unknown refinement method '${job.method}' (expected one of ${ALIGN_METHODS.join(', ')})`);
   }
   if (job.candidate.R.length !== 9) {
     throw new RangeError(`candidate ${job.candidateIndex}: a rotation needs 9 matrix entries, got ${job.candidate.R.length}`);
@@ -214,7 +215,8 @@ export function refineCandidate(job: RefineJob, context?: ParticleContext): Cand
     case 'sag':
     case 'sag1': {
       const seed = Rng.derive(job.seed ?? 0, job.candidateIndex).nextU32();
-      result = refineSag(ctx.objective, start, { ...job.sag, algorithm: job.method === 'sag' ? 2 : 1, seed });
+      const batchSize = job.sag?.batchSize === undefined ? undefined : Math.max(1, Math.round(job.sag.batchSize / scale));
+      result = refineSag(ctx.objective, start, { ...job.sag, batchSize, algorithm: job.method === 'sag' ? 2 : 1, seed });
       break;
     }
     case 'lm':
@@ -260,13 +262,13 @@ export interface AlignOptions extends RefineSettings {
   candidates: { R: ArrayLike<number> }[];
 }
 
-export interface AlignResult {
+export interface CandidateRefinements {
   best: CandidateResult;
   perCandidate: CandidateResult[];
 }
 
 /** Algorithm 3 for one particle, all candidates in this process. */
-export function alignParticle(reference: Volume | AlignmentReference, particle: Volume, options: AlignOptions): AlignResult {
+export function alignParticle(reference: Volume | AlignmentReference, particle: Volume, options: AlignOptions): CandidateRefinements {
   if (options.candidates.length === 0) throw new Error('alignParticle: the candidate list is empty (FRM returned nothing?)');
   const context = new ParticleContext(reference, particle, options);
   const original = reference instanceof AlignmentReference ? reference.original : reference;

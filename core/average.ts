@@ -9,17 +9,11 @@
  * Sums are kept in real space (the FFT is linear, so F(Σ p) = Σ F(p)) as Float64Array: partial sums from
  * different processes or MPI ranks combine by plain addition and the result does not depend on the split.
  */
+import { WEIGHT_FLOOR_FRACTION } from '../model/defaults.ts';
 import { fft3, fft3InPlace } from './fft.ts';
 import { inversePose, eulerToMatrix, transformVolume, type Pose, type Mat3, transpose } from './rotate.ts';
 import { Volume } from './volume.ts';
 import { wedgeMask, type TiltRange } from './wedge.ts';
-
-/**
- * Floor on the wedge-weight sum, as a fraction of the number of particles (at least 1): a Fourier voxel seen by
- * fewer particles than this is divided by the floor instead, so sparsely sampled frequencies are damped rather
- * than amplified, and frequencies nobody observed stay 0 instead of dividing ~0 by ~0.
- */
-export const DEFAULT_WEIGHT_FLOOR_FRACTION = 0.1;
 
 export class AverageAccumulator {
   readonly n: number;
@@ -75,7 +69,7 @@ export class AverageAccumulator {
   }
 
   /** The wedge-normalised average; throws when nothing was added or no Fourier voxel was observed. */
-  finish(floorFraction = DEFAULT_WEIGHT_FLOOR_FRACTION): Volume {
+  finish(floorFraction = WEIGHT_FLOOR_FRACTION): Volume {
     if (this.count === 0) throw new Error('cannot average zero particles');
     const n = this.n;
     const floor = Math.max(1, floorFraction * this.count);

@@ -22,6 +22,7 @@
  *
  * The returned R satisfies particle ≈ Λ_R reference (up to a shift), the pose convention of the design.
  */
+import { FRM_DEFAULTS } from '../model/defaults.ts';
 import { fft3 } from './fft.ts';
 import type { Euler, Mat3 } from './rotate.ts';
 import {
@@ -36,9 +37,9 @@ import type { Volume } from './volume.ts';
 import { type TiltRange, wedgeMask } from './wedge.ts';
 
 export interface FrmOptions {
-  /** Spherical-harmonic bandwidth B; the Euler grid step is 180°/B (default 32 → 5.625°). */
+  /** Spherical-harmonic bandwidth B; the Euler grid step is 180°/B (default FRM_DEFAULTS.bandwidth). */
   bandwidth?: number;
-  /** Number of candidates returned (default 10). */
+  /** Number of candidates returned (default FRM_DEFAULTS.topN). */
   topN?: number;
   /** Tilt range of the reference's missing wedge (none: fully sampled, e.g. an average). */
   wedgeRef?: TiltRange;
@@ -209,7 +210,7 @@ export function frmCandidates(reference: Volume, particle: Volume, options: FrmO
   if (particle.n !== n) {
     throw new RangeError(`FRM needs volumes of the same size: reference is ${n}³, particle is ${particle.n}³`);
   }
-  const B = options.bandwidth ?? 32;
+  const B = options.bandwidth ?? FRM_DEFAULTS.bandwidth;
   const maxShell = options.maxShell ?? Math.floor(n / 2) - 1;
   if (!Number.isInteger(maxShell) || maxShell < 1 || maxShell > Math.floor(n / 2)) {
     throw new RangeError(
@@ -251,6 +252,6 @@ export function frmCandidates(reference: Volume, particle: Volume, options: FrmO
   const floor = MIN_RELATIVE_OVERLAP * maxDen;
   for (let i = 0; i < score.length; i++) score[i] = c11[i] > floor ? score[i] / Math.sqrt(c11[i]) : 0;
 
-  const peaks = findRotationPeaks(score, B, { topN: options.topN ?? 10, minSeparation: options.minSeparation });
+  const peaks = findRotationPeaks(score, B, { topN: options.topN ?? FRM_DEFAULTS.topN, minSeparation: options.minSeparation });
   return peaks.map((p) => ({ R: p.R, euler: p.euler, score: p.value }));
 }

@@ -6,7 +6,8 @@
  * sums element-wise (`buffers` in a fixed order, plus `counts`), so the result does not depend on how the
  * particles were split beyond float64 rounding of the sums.
  */
-import { AverageAccumulator, DEFAULT_WEIGHT_FLOOR_FRACTION } from './average.ts';
+import { WEIGHT_FLOOR_FRACTION } from '../model/defaults.ts';
+import { AverageAccumulator } from './average.ts';
 import type { Pose } from './rotate.ts';
 import type { Volume } from './volume.ts';
 import type { TiltRange } from './wedge.ts';
@@ -59,7 +60,7 @@ export class HalfMapSums {
   }
 
   /** Normalises both halves and their pooled sums; every half needs at least one particle. */
-  finish(floorFraction = DEFAULT_WEIGHT_FLOOR_FRACTION): HalfMaps {
+  finish(floorFraction = WEIGHT_FLOOR_FRACTION): HalfMaps {
     for (const half of ['odd', 'even'] as const) {
       if (this.of(half).count === 0) {
         throw new Error(`the ${half} half-set has no particles: gold-standard averaging needs at least one particle in each half`);

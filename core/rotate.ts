@@ -1,5 +1,5 @@
 /**
- * The one rotation/pose module of subtomo (conventions: /work/shared/design.md, "Poses").
+ * The one rotation/pose module of subtomo (conventions: docs/design.md, "Poses").
  *
  * - Rotations are 3×3 row-major matrices acting on column vectors (x, y, z), active (they move the object).
  * - Euler angles are ZYZ in radians: R = Rz(φ)·Ry(θ)·Rz(ψ).

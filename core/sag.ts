@@ -34,6 +34,7 @@
  * - Stop when the full loss changes by less than `tolerance` (relative) over an epoch (n slice gradients)
  *   or after `maxEpochs`. The pose with the lowest full loss seen at an epoch boundary is returned.
  */
+import { SAG_DEFAULTS } from '../model/defaults.ts';
 import {
   type ConstrainedObjective,
   type RefinementResult,
@@ -47,14 +48,14 @@ import type { Mat3 } from './rotate.ts';
 export interface SagOptions {
   /** 1 = one slice per step (Algorithm 1), 2 = mini-batches (Algorithm 2, default). */
   algorithm?: 1 | 2;
-  /** Slices per mini-batch for Algorithm 2; default max(2, round(n/8)). Must be 1 … n. */
+  /** Slices per mini-batch for Algorithm 2; default `defaultBatchSize(n)`. Must be 1 … n. */
   batchSize?: number;
-  /** Epochs (n slice gradients each) after the initial pass; default 40. */
+  /** Epochs (n slice gradients each) after the initial pass (defaults: model/defaults.ts SAG_DEFAULTS). */
   maxEpochs?: number;
-  /** Relative change of the full loss over an epoch that ends the refinement; default 1e-5. */
+  /** Relative change of the full loss over an epoch that ends the refinement. */
   tolerance?: number;
 
-  /** λ of Eq. 13 (a regulariser's curvature; the objective has none, default 0). */
+  /** λ of Eq. 13 (a regulariser's curvature; the objective has none). */
   lambda?: number;
   /** Characteristic radius ρ (voxels) that scales the angles; default n/4. */
   angleScale?: number;
@@ -84,15 +85,15 @@ const LIPSCHITZ_DECAY = 0.5;
 
 export function refineSag(objective: ConstrainedObjective, start: RefinementStart, options: SagOptions = {}): SagResult {
   const n = objective.n;
-  const algorithm = options.algorithm ?? 2;
+  const algorithm = options.algorithm ?? SAG_DEFAULTS.algorithm;
   if (algorithm !== 1 && algorithm !== 2) throw new RangeError(`SAG algorithm must be 1 or 2, got ${algorithm}`);
   const batch = algorithm === 1 ? 1 : (options.batchSize ?? defaultBatchSize(n));
   if (!Number.isInteger(batch) || batch < 1 || batch > n) {
     throw new RangeError(`SAG mini-batch size must be an integer from 1 to ${n} (the box size), got ${batch}`);
   }
-  const maxEpochs = options.maxEpochs ?? 40;
-  const tolerance = options.tolerance ?? 1e-5;
-  const lambda = options.lambda ?? 0;
+  const maxEpochs = options.maxEpochs ?? SAG_DEFAULTS.maxEpochs;
+  const tolerance = options.tolerance ?? SAG_DEFAULTS.tolerance;
+  const lambda = options.lambda ?? SAG_DEFAULTS.lambda;
   const rho = options.angleScale ?? n / 4;
   if (!Number.isInteger(maxEpochs) || maxEpochs < 0) throw new RangeError(`SAG maxEpochs must be an integer ≥ 0, got ${maxEpochs}`);
   if (!(tolerance >= 0)) throw new RangeError(`SAG tolerance must be ≥ 0, got ${tolerance}`);

@@ -18,6 +18,7 @@
  * - Randomness: particle i draws its pose and noise from Rng.derive(seed, i) only, so it does not depend on
  *   how many particles a data set has, and a seed reproduces a data set bit for bit.
  */
+import { SIMULATION_DEFAULTS } from '../model/defaults.ts';
 import { atomicMass, atomicNumber } from './elements.ts';
 import type { AtomPosition } from './elements.ts';
 import { fft1InPlace, fft2InPlace } from './fft.ts';
@@ -44,7 +45,7 @@ export interface DensityModel {
 }
 
 /** Hydrogens (and deuterium) are skipped, as in Situs pdb2vol: their scattering is small and often absent. */
-export function densityModel(atoms: readonly AtomPosition[], weighting: AtomWeighting = 'atomic-number'): DensityModel {
+export function densityModel(atoms: readonly AtomPosition[], weighting: AtomWeighting = SIMULATION_DEFAULTS.weighting): DensityModel {
   const heavy = atoms.filter((a) => atomicNumber(a.element) > 1);
   if (heavy.length === 0) throw new RangeError('the atomic model has no atoms heavier than hydrogen');
   const m = heavy.length;
@@ -156,9 +157,6 @@ export interface CtfParameters {
   voltageKv: number;
   amplitudeContrast: number;
 }
-
-/** Design defaults: 6 µm underfocus, Cs 2.0 mm, 300 kV, 7 % amplitude contrast. */
-export const DEFAULT_CTF: Readonly<CtfParameters> = { defocusAngstrom: 60000, csMillimetre: 2.0, voltageKv: 300, amplitudeContrast: 0.07 };
 
 /** Relativistic electron wavelength (Å) at an acceleration voltage in kV: 0.019687 Å at 300 kV. */
 export function electronWavelength(voltageKv: number): number {

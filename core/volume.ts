@@ -1,9 +1,9 @@
-import ndarray from 'ndarray';
-import type { NdArray } from 'ndarray';
 
 /**
  * A cubic n×n×n float32 volume stored x-fastest (MRC order): index = x + n*(y + n*z).
  * `voxelSize` is in Å and travels with the data so pixel-size mistakes are caught at the edges.
+ * A flat typed array with index arithmetic, not a strided view library: every kernel walks this one layout
+ * directly, and sub-boxes of large tomograms are read from files slab by slab rather than viewed in memory.
  */
 export class Volume {
   readonly n: number;
@@ -18,11 +18,6 @@ export class Volume {
     this.n = n;
     this.voxelSize = voxelSize;
     this.data = data ?? new Float32Array(len);
-  }
-
-  /** ndarray view with shape [n, n, n] indexed (z, y, x); shares memory with `data`. */
-  get array(): NdArray<Float32Array> {
-    return ndarray(this.data, [this.n, this.n, this.n]);
   }
 
   get(x: number, y: number, z: number): number {

@@ -1,5 +1,5 @@
 /**
- * The one missing-wedge module of subtomo (conventions: /work/shared/design.md, "Missing wedge").
+ * The one missing-wedge module of subtomo (conventions: docs/design.md, "Missing wedge").
  *
  * Convention shared with the simulator: the projection at tilt α is ∫ (R_y(α)·V) dz with
  * R_y(α) = [[cos α, 0, sin α], [0, 1, 0], [−sin α, 0, cos α]]. By the Fourier slice theorem it samples the
@@ -11,9 +11,9 @@
  * Masks are n³ Float32Array of 0/1 in the unshifted FFT layout of core/fft.ts: index x + n(y + n z),
  * frequency freqOf(i, n) on each axis.
  */
-import { freqOf } from './volume.ts';
 import type { Mat3 } from './rotate.ts';
 import { degrees, radians } from './rotate.ts';
+import { freqOf } from './volume.ts';
 
 /** Tilt range in radians, e.g. ±60° is { min: −π/3, max: π/3 }. */
 export interface TiltRange {

@@ -22,9 +22,9 @@ else
 fi
 
 # --- Node.js dependencies ---------------------------------------------------------------------------
-node_major="$(node -p 'process.versions.node.split(".")[0]')"
-if [ "$node_major" -lt 20 ]; then
-  echo "subtomo needs Node.js ≥ 20.3 (found $(node --version))" >&2
+# ≥ 20.6: the `subtomo` bin registers tsx's loader with module.register.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 6) ? 0 : 1)'; then
+  echo "subtomo needs Node.js ≥ 20.6 (found $(node --version))" >&2
   exit 1
 fi
 lock_hash="$(sha256sum "$repo/package-lock.json" | cut -d' ' -f1)"

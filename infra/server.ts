@@ -5,7 +5,7 @@
  *   stop   [--state-dir DIR]
  *   status [--state-dir DIR]      exit code 0 if serving, 1 otherwise
  */
-import { Args, UsageError } from '../cli/args.ts';
+import { Args, UsageError } from '../os/args.ts';
 import { defaultStateDir, serverStatus, startServer, stopServer } from './temporal.ts';
 
 const USAGE =

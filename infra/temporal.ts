@@ -13,10 +13,16 @@ import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '../io/artifacts.ts';
-import { processAlive } from './process.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { processAlive } from '../os/process.ts';
 
 export const DEFAULT_PORT = 7233;
+export const DEFAULT_ADDRESS = `127.0.0.1:${DEFAULT_PORT}`;
+
+/** Where clients and workers find the server: --address, else TEMPORAL_ADDRESS, else 127.0.0.1:7233. */
+export function temporalAddress(flag?: string): string {
+  return flag || process.env.TEMPORAL_ADDRESS || DEFAULT_ADDRESS;
+}
 /** Dev-server namespaces keep closed runs only 24 h; a campaign's history must outlive that. */
 export const NAMESPACE_RETENTION = '720h';
 const RETENTION_SECONDS = 720 * 3600;

@@ -11,13 +11,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { appendFile, lstat, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { processAlive } from '../infra/process.ts';
+import { processAlive } from '../os/process.ts';
 import { writeFileAtomic } from './atomic.ts';
-
-export { writeFileAtomic };
 
 /** A file passed between steps (and through Temporal payloads). */
 export interface ArtifactRef {

@@ -36,9 +36,9 @@
  * depends on how the tilt series was aligned; subtomo does not flip it, so check asymmetric wedges visually.
  */
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from './artifacts.ts';
 import { degrees, eulerToMatrix, multiply, poseFromMatrix, radians, rotationX, rotationZ, transpose, wrapAngle } from '../core/rotate.ts';
 import type { Mat3, Pose } from '../core/rotate.ts';
+import { writeFileAtomic } from './atomic.ts';
 
 /** 1-based column numbers of the Dynamo table fields subtomo reads or writes. */
 export const DYNAMO_COLUMN = {

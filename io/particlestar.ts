@@ -7,7 +7,8 @@
  */
 import { dirname, relative, resolve } from 'node:path';
 import { type Half, alternatingHalf } from '../core/halfmaps.ts';
-import type { Pose } from '../core/rotate.ts';
+import { type Pose, degrees } from '../core/rotate.ts';
+import { type TiltRange, tiltRangeDegrees } from '../core/wedge.ts';
 import { readMrcHeader } from './mrc.ts';
 import { RELION_POSE_COLUMNS, type StarTable, poseFromRelion, poseToRelion, readStar, starNumber } from './star.ts';
 
@@ -20,8 +21,7 @@ export interface StarParticle {
   imageName: string;
   /** Absolute path of the subtomogram (rlnImageName is relative to the STAR file's directory). */
   path: string;
-  tiltMinDeg: number;
-  tiltMaxDeg: number;
+  tilt: TiltRange;
   /** Pose from the RELION columns (radians, voxels), or null when the file has none. */
   pose: Pose | null;
   half: Half;
@@ -98,8 +98,7 @@ export async function readParticleStar(path: string): Promise<ParticleStar> {
     return {
       imageName: imageNames[r],
       path: resolve(base, imageNames[r]),
-      tiltMinDeg,
-      tiltMaxDeg,
+      tilt: tiltRangeDegrees(tiltMinDeg, tiltMaxDeg),
       pose: hasPoses ? poseFromRelion(table, r, voxelSize, source) : null,
       half,
     };
@@ -117,11 +116,19 @@ async function headerVoxelSize(path: string, source: string): Promise<number> {
   return header.voxelSize;
 }
 
+/**
+ * The tilt columns' values (degrees) of a tilt range: rounded to 1e-9° so that a range read from a file is
+ * written back as the same decimal, not as the last bit of its radians round trip (60 → 59.99999999999999).
+ */
+export function tiltColumns(tilt: TiltRange): [number, number] {
+  const deg = (a: number) => Math.round(degrees(a) * 1e9) / 1e9;
+  return [deg(tilt.min), deg(tilt.max)];
+}
+
 /** One particle of an alignment result, for `alignedParticleStar`. */
 export interface AlignedParticleRow {
   path: string;
-  tiltMinDeg: number;
-  tiltMaxDeg: number;
+  tilt: TiltRange;
   pose: Pose;
   ccc: number;
   dissimilarity: number;
@@ -150,8 +157,7 @@ export function alignedParticleStar(starPath: string, rows: readonly AlignedPart
         relative(base, p.path),
         1,
         ...poseToRelion(p.pose, voxelSize),
-        p.tiltMinDeg,
-        p.tiltMaxDeg,
+        ...tiltColumns(p.tilt),
         p.ccc,
         p.dissimilarity,
         p.iterations,

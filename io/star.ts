@@ -11,9 +11,9 @@
  *   rlnOrigin{X,Y,Z}Angst = −T · voxel size.
  */
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from './artifacts.ts';
 import { degrees, eulerToMatrix, matrixToEuler, poseFromMatrix, radians, transpose } from '../core/rotate.ts';
 import type { Pose } from '../core/rotate.ts';
+import { writeFileAtomic } from './atomic.ts';
 
 export type StarValue = string | number;
 

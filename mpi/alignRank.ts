@@ -1,5 +1,5 @@
 /**
- * MPI rank program: `mpirun -np P node mpi/alignRank.ts JOB.json` (an AlignJob, see jobs.ts) — the paper's
+ * MPI rank program: `mpirun -np P node mpi/alignRank.ts JOB.json` (an AlignJob, model/jobs.ts) — the paper's
  * Algorithm 3 over ranks.
  *
  * Rank 0 reads and validates the job and broadcasts it; every rank takes its share of the (particle ×
@@ -9,10 +9,10 @@
  * line with per-rank timings (load balance).
  */
 import { performance } from 'node:perf_hooks';
-import { withMpi } from './binding.ts';
+import type { AlignJob } from '../model/jobs.ts';
 import { AlignVolumes, type RankTiming, alignPairs, collectResults, pairsOfRank, refinePairs, writeAlignOutputs } from './alignWork.ts';
+import { withMpi } from './binding.ts';
 import { jobPathArgument, readAlignJob } from './jobFiles.ts';
-import type { AlignJob } from './jobs.ts';
 import { printProgress, printResult } from './protocol.ts';
 
 function cpuSecondsSince(start: NodeJS.CpuUsage): number {

@@ -19,15 +19,14 @@ import { dirname } from 'node:path';
 import { AlignmentReference, type CandidateResult, ParticleContext, pickBest, refineCandidate } from '../core/align.ts';
 import { softSphereMask } from '../core/filters.ts';
 import { Rng } from '../core/random.ts';
-import { eulerToMatrix, radians } from '../core/rotate.ts';
+import { type Pose, eulerToMatrix } from '../core/rotate.ts';
 import type { Volume } from '../core/volume.ts';
-import { tiltRangeDegrees } from '../core/wedge.ts';
-import { writeFileAtomic } from '../io/artifacts.ts';
-import { readMrc, readMrcHeader } from '../io/mrc.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { readMrcHeader } from '../io/mrc.ts';
 import { alignedParticleStar } from '../io/particlestar.ts';
 import { writeStar } from '../io/star.ts';
-import { poseFromDegrees, poseToDegrees } from './jobFiles.ts';
-import type { AlignJob, AlignResult, PoseDeg } from './jobs.ts';
+import { assertSameSampling, readVolume } from '../io/volumes.ts';
+import type { AlignJob, ParticleAlignment } from '../model/jobs.ts';
 
 /** Particle i × candidate j of the job. */
 export interface Pair {
@@ -37,7 +36,7 @@ export interface Pair {
 
 /** The refined pose of one pair (plain numbers: it travels through MPI as JSON). */
 export interface PairResult extends Pair {
-  pose: PoseDeg;
+  pose: Pose;
   ccc: number;
   dissimilarity: number;
   iterations: number;
@@ -94,9 +93,9 @@ export function particleSeed(jobSeed: number, particle: number): number {
   return Rng.derive(jobSeed, particle).nextU32();
 }
 
-async function readVolume(what: string, path: string): Promise<Volume> {
+async function readNamed(what: string, path: string): Promise<Volume> {
   try {
-    return await readMrc(path);
+    return await readVolume(path);
   } catch (err) {
     throw new Error(`${what}: ${(err as Error).message}`);
   }
@@ -117,7 +116,7 @@ export class AlignVolumes {
   async reference(path: string): Promise<AlignmentReference> {
     let ref = this.references.get(path);
     if (!ref) {
-      const v = await readVolume(`reference ${path}`, path);
+      const v = await readNamed(`reference ${path}`, path);
       try {
         ref = new AlignmentReference(v, this.job.alignBox ?? v.n);
       } catch (err) {
@@ -131,7 +130,7 @@ export class AlignVolumes {
   async particle(index: number): Promise<Volume> {
     if (this.current?.index !== index) {
       const p = this.job.particles[index];
-      this.current = { index, volume: await readVolume(`particle ${p.name}`, p.path) };
+      this.current = { index, volume: await readNamed(`particle ${p.name}`, p.path) };
       this.particlesRead++;
     }
     return this.current.volume;
@@ -157,12 +156,10 @@ export async function refinePair(job: AlignJob, pair: Pair, volumes: AlignVolume
   const reference = prepared.original;
   const particle = await volumes.particle(pair.particle);
   const where = `particle ${entry.name} (${entry.path}), candidate ${pair.candidate + 1}`;
-  if (particle.n !== reference.n || Math.abs(particle.voxelSize - reference.voxelSize) > 1e-3 * reference.voxelSize) {
-    throw new Error(
-      `${where}: ${particle.n}³ voxels of ${particle.voxelSize} Å do not match the reference ${entry.reference} ` +
-        `(${reference.n}³ voxels of ${reference.voxelSize} Å)`,
-    );
-  }
+  assertSameSampling(
+    { n: particle.n, voxelSize: particle.voxelSize, label: `particle ${entry.name} (${entry.path})` },
+    { n: reference.n, voxelSize: reference.voxelSize, label: `the reference ${entry.reference}` },
+  );
   const c = entry.candidates[pair.candidate];
   let result: CandidateResult;
   try {
@@ -170,11 +167,12 @@ export async function refinePair(job: AlignJob, pair: Pair, volumes: AlignVolume
       method: job.method,
       maxShift: job.maxShift,
       mask: alignmentMask(reference.n, job),
-      wedgeParticle: tiltRangeDegrees(entry.tiltMin, entry.tiltMax),
+      wedgeParticle: entry.tilt,
       alignBox: prepared.box,
+      sag: job.sag,
       seed: particleSeed(job.seed, pair.particle),
     };
-    const R = eulerToMatrix({ phi: radians(c.phi), theta: radians(c.theta), psi: radians(c.psi) });
+    const R = eulerToMatrix(c);
     // A fresh context per pair: see the module doc.
     const context = new ParticleContext(prepared, particle, settings);
     result = refineCandidate({ ...settings, reference, particle, candidate: { R }, candidateIndex: pair.candidate }, context);
@@ -183,7 +181,7 @@ export async function refinePair(job: AlignJob, pair: Pair, volumes: AlignVolume
   }
   return {
     ...pair,
-    pose: poseToDegrees(result.pose),
+    pose: result.pose,
     ccc: result.ccc,
     dissimilarity: result.dissimilarity,
     iterations: result.iterations,
@@ -215,7 +213,7 @@ export async function refinePairs(
 }
 
 /** Algorithm 3's last step: per particle, the candidate that reached the lowest dissimilarity. */
-export function collectResults(job: AlignJob, results: readonly PairResult[]): AlignResult[] {
+export function collectResults(job: AlignJob, results: readonly PairResult[]): ParticleAlignment[] {
   const byParticle = job.particles.map((p) => new Array<PairResult | undefined>(p.candidates.length));
   for (const r of results) byParticle[r.particle][r.candidate] = r;
   return job.particles.map((p, i) => {
@@ -236,8 +234,8 @@ export function collectResults(job: AlignJob, results: readonly PairResult[]): A
   });
 }
 
-/** Writes job.out (AlignResult[] JSON, particle order) and, if asked, job.outStar; both atomically. */
-export async function writeAlignOutputs(job: AlignJob, results: readonly AlignResult[]): Promise<void> {
+/** Writes job.out (ParticleAlignment[] JSON, particle order) and, if asked, job.outStar; both atomically. */
+export async function writeAlignOutputs(job: AlignJob, results: readonly ParticleAlignment[]): Promise<void> {
   await mkdir(dirname(job.out), { recursive: true });
   await writeFileAtomic(job.out, `${JSON.stringify(results, null, 1)}\n`);
   if (!job.outStar) return;
@@ -246,9 +244,8 @@ export async function writeAlignOutputs(job: AlignJob, results: readonly AlignRe
     const p = job.particles[i];
     return {
       path: p.path,
-      tiltMinDeg: p.tiltMin,
-      tiltMaxDeg: p.tiltMax,
-      pose: poseFromDegrees(r.pose),
+      tilt: p.tilt,
+      pose: r.pose,
       ccc: r.ccc,
       dissimilarity: r.dissimilarity,
       iterations: r.iterations,
@@ -259,7 +256,7 @@ export async function writeAlignOutputs(job: AlignJob, results: readonly AlignRe
 }
 
 /** The whole job in this process (the P = 1 path of `subtomo align`); writes the outputs. */
-export async function runAlignJob(job: AlignJob, onPair?: (progress: PairProgress) => void): Promise<AlignResult[]> {
+export async function runAlignJob(job: AlignJob, onPair?: (progress: PairProgress) => void): Promise<ParticleAlignment[]> {
   const results = collectResults(job, await refinePairs(job, alignPairs(job), new AlignVolumes(job), onPair));
   await writeAlignOutputs(job, results);
   return results;

@@ -1,5 +1,5 @@
 /**
- * MPI rank program: `mpirun -np P node mpi/averageRank.ts JOB.json` (an AverageJob, see jobs.ts).
+ * MPI rank program: `mpirun -np P node mpi/averageRank.ts JOB.json` (an AverageJob, model/jobs.ts).
  *
  * Rank 0 reads and validates the job and broadcasts it with the box geometry; each rank reads its contiguous
  * share of the particles and accumulates odd/even sums (mpi/averageWork.ts, the same code as the in-process
@@ -8,10 +8,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { HalfMapSums } from '../core/halfmaps.ts';
-import { withMpi } from './binding.ts';
+import type { AverageJob } from '../model/jobs.ts';
 import { accumulateParticles, averageGeometry, finishAverage } from './averageWork.ts';
+import { withMpi } from './binding.ts';
 import { jobPathArgument, readAverageJob } from './jobFiles.ts';
-import type { AverageJob } from './jobs.ts';
 import { blockPartition } from './partition.ts';
 import { printProgress, printResult } from './protocol.ts';
 

@@ -6,10 +6,9 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type HalfMaps, HalfMapSums } from '../core/halfmaps.ts';
 import type { Volume } from '../core/volume.ts';
-import { tiltRangeDegrees } from '../core/wedge.ts';
-import { readMrc, readMrcHeader, writeMrc } from '../io/mrc.ts';
-import { poseFromDegrees } from './jobFiles.ts';
-import type { AverageJob } from './jobs.ts';
+import { readMrcHeader, writeMrc } from '../io/mrc.ts';
+import { readVolume } from '../io/volumes.ts';
+import type { AverageJob } from '../model/jobs.ts';
 
 export interface AverageProgress {
   phase: 'average';
@@ -34,7 +33,7 @@ export async function averageGeometry(job: AverageJob): Promise<{ n: number; vox
 
 async function readParticle(name: string, path: string): Promise<Volume> {
   try {
-    return await readMrc(path);
+    return await readVolume(path);
   } catch (err) {
     throw new Error(`particle ${name}: ${(err as Error).message}`);
   }
@@ -52,7 +51,7 @@ export async function accumulateParticles(
     const p = job.particles[first + k];
     const volume = await readParticle(p.name, p.path);
     try {
-      sums.add(p.half, volume, poseFromDegrees(p.pose), tiltRangeDegrees(p.tiltMin, p.tiltMax));
+      sums.add(p.half, volume, p.pose, p.tilt);
     } catch (err) {
       throw new Error(`particle ${p.name} (${p.path}): ${(err as Error).message}`);
     }

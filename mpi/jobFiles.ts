@@ -1,12 +1,11 @@
 /**
- * Reading and writing the job files of mpi/jobs.ts. Rank 0 validates a job before broadcasting it, so a
+ * Reading and writing the job files of model/jobs.ts. Rank 0 validates a job before broadcasting it, so a
  * malformed file fails once, naming the file and the field, instead of as a type error deep inside a rank.
  */
 import { readFile } from 'node:fs/promises';
-import { ALIGN_METHODS } from '../workflows/config.ts';
-import { writeFileAtomic } from '../io/artifacts.ts';
-import { type Pose, degrees, radians } from '../core/rotate.ts';
-import type { AlignJob, AverageJob, PoseDeg } from './jobs.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import type { AlignJob, AverageJob } from '../model/jobs.ts';
+import { ALIGN_METHODS } from '../model/methods.ts';
 
 type Raw = Record<string, unknown>;
 
@@ -50,6 +49,13 @@ function checker(source: string): Checker {
 
 const POSE_KEYS = ['phi', 'theta', 'psi', 'tx', 'ty', 'tz'] as const;
 const ANGLE_KEYS = ['phi', 'theta', 'psi'] as const;
+const SAG_KEYS = ['batchSize', 'maxEpochs', 'tolerance', 'lambda'] as const;
+
+function checkTilt(c: Checker, v: unknown, field: string): void {
+  const tilt = c.object(v, field);
+  c.number(tilt.min, `${field}.min`);
+  c.number(tilt.max, `${field}.max`);
+}
 
 export function validateAverageJob(raw: unknown, source: string): AverageJob {
   const c = checker(source);
@@ -59,8 +65,7 @@ export function validateAverageJob(raw: unknown, source: string): AverageJob {
     const o = c.object(p, at);
     c.string(o.name, `${at}.name`);
     c.string(o.path, `${at}.path`);
-    c.number(o.tiltMin, `${at}.tiltMin`);
-    c.number(o.tiltMax, `${at}.tiltMax`);
+    checkTilt(c, o.tilt, `${at}.tilt`);
     const pose = c.object(o.pose, `${at}.pose`);
     for (const k of POSE_KEYS) c.number(pose[k], `${at}.pose.${k}`);
     if (o.half !== 'odd' && o.half !== 'even') throw new JobFileError(source, `${at}.half`, `must be 'odd' or 'even'`);
@@ -83,8 +88,7 @@ export function validateAlignJob(raw: unknown, source: string): AlignJob {
     c.string(o.name, `${at}.name`);
     c.string(o.path, `${at}.path`);
     c.string(o.reference, `${at}.reference`);
-    c.number(o.tiltMin, `${at}.tiltMin`);
-    c.number(o.tiltMax, `${at}.tiltMax`);
+    checkTilt(c, o.tilt, `${at}.tilt`);
     c.array(o.candidates, `${at}.candidates`, true).forEach((cand, j) => {
       const co = c.object(cand, `${at}.candidates[${j}]`);
       for (const k of ANGLE_KEYS) c.number(co[k], `${at}.candidates[${j}].${k}`);
@@ -98,6 +102,13 @@ export function validateAlignJob(raw: unknown, source: string): AlignJob {
   if (job.alignBox !== undefined) {
     const box = c.number(job.alignBox, 'alignBox', 2);
     if (!Number.isInteger(box) || box % 2 !== 0) throw new JobFileError(source, 'alignBox', `must be an even integer, got ${box}`);
+  }
+  if (job.sag !== undefined) {
+    const sag = c.object(job.sag, 'sag');
+    for (const k of Object.keys(sag)) {
+      if (!(SAG_KEYS as readonly string[]).includes(k)) throw new JobFileError(source, `sag.${k}`, `is not a SAG setting (${SAG_KEYS.join(', ')})`);
+      c.number(sag[k], `sag.${k}`, 0);
+    }
   }
   const seed = c.number(job.seed, 'seed', 0);
   if (!Number.isInteger(seed)) throw new JobFileError(source, 'seed', `must be an integer, got ${seed}`);
@@ -136,13 +147,4 @@ export async function writeJobFile(path: string, job: AlignJob | AverageJob): Pr
 export function jobPathArgument(argv: readonly string[], program: string): string {
   if (argv.length !== 1) throw new Error(`usage: mpirun -np P node ${program} JOB.json (got ${argv.length} arguments)`);
   return argv[0];
-}
-
-/** Job files carry degrees (user-facing); core works in radians. */
-export function poseFromDegrees(p: PoseDeg): Pose {
-  return { phi: radians(p.phi), theta: radians(p.theta), psi: radians(p.psi), tx: p.tx, ty: p.ty, tz: p.tz };
-}
-
-export function poseToDegrees(p: Pose): PoseDeg {
-  return { phi: degrees(p.phi), theta: degrees(p.theta), psi: degrees(p.psi), tx: p.tx, ty: p.ty, tz: p.tz };
 }

@@ -7,7 +7,7 @@
  * still carries it as session id, so "session == recorded mpirun pid" identifies the job even after mpirun died.
  */
 import { readdirSync } from 'node:fs';
-import { readProcess, type ProcessInfo } from '../infra/process.ts';
+import { readProcess, type ProcessInfo } from '../os/process.ts';
 
 export { readProcess, type ProcessInfo };
 

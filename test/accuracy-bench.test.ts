@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UsageError } from '../cli/args.ts';
+import { METHOD_LABEL } from '../bench/accuracy-report.ts';
+import { type AccuracyReport, parseConditions, readPlan, sameLossComparison } from '../bench/accuracy.ts';
 import { eulerToMatrix, radians } from '../core/rotate.ts';
 import { median } from '../core/stats.ts';
 import { rotationErrorUnderSymmetry } from '../core/symmetry.ts';
-import { type AccuracyReport, parseConditions, readPlan, sameLossComparison } from '../bench/accuracy.ts';
-import { METHOD_LABEL } from '../bench/accuracy-report.ts';
+import { UsageError } from '../os/args.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const out = mkdtempSync(join(tmpdir(), 'subtomo-accuracy-'));

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { ParticleContext, type RefineMethod, alignParticle, pickBest, refineCandidate } from '../core/align.ts';
+import { ParticleContext, alignParticle, pickBest, refineCandidate } from '../core/align.ts';
 import { Rng } from '../core/random.ts';
 import { symmetricTilt } from '../core/wedge.ts';
+import type { AlignMethod } from '../model/methods.ts';
 import { alignmentCase, poseErrors, rotateAway } from './helpers/alignment-case.ts';
 
 const N = 32;
 
 describe('refineCandidate: FTM + local refinement from a candidate within 10° (noise free, full tilt)', () => {
-  for (const method of ['sag', 'sag1', 'chen', 'lm'] as RefineMethod[]) {
+  for (const method of ['sag', 'sag1', 'chen', 'lm'] as AlignMethod[]) {
     it(`${method} recovers random poses to < 2° and < 0.5 voxel`, () => {
       const report: string[] = [];
       for (let k = 0; k < 3; k++) {
@@ -108,7 +109,7 @@ describe('input errors', () => {
   const c = alignmentCase(24, 90);
   it('names the problem', () => {
     const base = { reference: c.reference, particle: c.particle, candidateIndex: 0, maxShift: 4, candidate: { R: c.startR } };
-    expect(() => refineCandidate({ ...base, method: 'newton' as RefineMethod })).toThrow(/unknown refinement method 'newton'/);
+    expect(() => refineCandidate({ ...base, method: 'newton' as AlignMethod })).toThrow(/unknown refinement method 'newton'/);
     expect(() => refineCandidate({ ...base, method: 'sag', candidate: { R: [1, 0, 0] } })).toThrow(/9 matrix entries/);
     expect(() => alignParticle(c.reference, c.particle, { method: 'sag', candidates: [], maxShift: 4 })).toThrow(/candidate list is empty/);
     expect(() => refineCandidate({ ...base, method: 'sag', mask: new Float32Array(10) })).toThrow(/mask has 10 values/);

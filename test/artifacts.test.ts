@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, utimes, writeFil
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { ArtifactStore, canonicalJson, hashFile, refOf, verifyRef, writeFileAtomic } from '../io/artifacts.ts';
+import { ArtifactStore, canonicalJson, hashFile, refOf, verifyRef } from '../io/artifacts.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 
 const SHA_ABC = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'; // FIPS 180-2 test vector
 const SHA_EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';

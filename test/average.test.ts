@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AverageAccumulator, DEFAULT_WEIGHT_FLOOR_FRACTION } from '../core/average.ts';
+import { AverageAccumulator } from '../core/average.ts';
 import { constrainedCCC } from '../core/ccc.ts';
 import { fft3 } from '../core/fft.ts';
 import { groelPhantom } from '../core/phantom.ts';
@@ -11,6 +11,7 @@ import type { SimulatedParticle, SimulationConfig } from '../core/simulate.ts';
 import { poseErrorUnderSymmetry, symmetrise, symmetryOperators } from '../core/symmetry.ts';
 import { Volume, freqOf } from '../core/volume.ts';
 import { symmetricTilt, wedgeMask } from '../core/wedge.ts';
+import { WEIGHT_FLOOR_FRACTION } from '../model/defaults.ts';
 
 // 32³ at 8 Å with a 16 Å density: the D7 phantom's features are resolved (so symmetry axes matter) and,
 // with shifts up to 1 voxel, it stays inside the projected inscribed sphere. Noise-free, no CTF or MTF.
@@ -86,7 +87,7 @@ function wedgeFill(v: Volume): number {
 }
 
 describe('wedge-normalised averaging', () => {
-  it(`of ${PARTICLES} noise-free ±60° particles in random poses fills the missing wedge (weight floor max(1, ${DEFAULT_WEIGHT_FLOOR_FRACTION} × N), DEFAULT_WEIGHT_FLOOR_FRACTION)`, () => {
+  it(`of ${PARTICLES} noise-free ±60° particles in random poses fills the missing wedge (weight floor max(1, ${WEIGHT_FLOOR_FRACTION} × N), WEIGHT_FLOOR_FRACTION)`, () => {
     const fill = wedgeFill(average);
     expect(fill).toBeGreaterThan(0.5);
     // control: one particle in the reference orientation leaves the wedge (nearly) empty

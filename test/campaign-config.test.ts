@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { loadCampaignConfig } from '../cli/campaignClient.ts';
-import { validateConfig } from '../workflows/config.ts';
+import { loadCampaignConfig } from '../app/campaignClient.ts';
+import { validateConfig } from '../model/campaign.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -38,6 +38,20 @@ describe('validateConfig', () => {
     expect(() => validateConfig({ workdir: 'w', seed: -1 })).toThrow(/'seed': must be an integer in \[0, 2³²\), got -1/);
     expect(() => validateConfig({ workdir: 'w', data: { kind: 'mrc' } })).toThrow(/'data\.kind': must be 'simulate' or 'star', got "mrc"/);
     expect(() => validateConfig({ workdir: 'w', data: { defocus: 0 } })).toThrow(/'data\.defocus': must be positive, got 0/);
+  });
+});
+
+describe('alignment.sag', () => {
+  test('is kept when set, validated, and absent when not set (so configs without it keep their ids)', () => {
+    expect(validateConfig({ workdir: 'w' }).alignment.sag).toBeUndefined();
+    expect(validateConfig({ workdir: 'w', alignment: { sag: {} } }).alignment.sag).toBeUndefined();
+    const sag = { batchSize: 8, maxEpochs: 20, tolerance: 1e-6, lambda: 0.5 };
+    expect(validateConfig({ workdir: 'w', alignment: { sag } }).alignment.sag).toEqual(sag);
+    expect(() => validateConfig({ workdir: 'w', alignment: { sag: { batch: 8 } } }))
+      .toThrow(/'alignment\.sag\.batch': is not a known field \(known: batchSize, maxEpochs, tolerance, lambda\)/);
+    expect(() => validateConfig({ workdir: 'w', alignment: { sag: { batchSize: 0 } } })).toThrow(/'alignment\.sag\.batchSize': must be a positive integer, got 0/);
+    expect(() => validateConfig({ workdir: 'w', alignment: { sag: { maxEpochs: 2.5 } } })).toThrow(/'alignment\.sag\.maxEpochs': must be a non-negative integer, got 2\.5/);
+    expect(() => validateConfig({ workdir: 'w', alignment: { sag: { lambda: -1 } } })).toThrow(/'alignment\.sag\.lambda': must be ≥ 0, got -1/);
   });
 });
 

@@ -11,11 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { campaignRuns, startCampaign } from '../cli/campaignClient.ts';
-import { campaignTimeline } from '../cli/campaignHistory.ts';
+import { campaignRuns, startCampaign } from '../app/campaignClient.ts';
+import { campaignTimeline } from '../app/campaignHistory.ts';
 import { sessionMembers } from '../mpi/processes.ts';
-import { ITERATION_STEPS, SETUP_STEPS } from '../workflows/campaign.ts';
 import { bundleCampaignWorkflows } from '../workers/campaign.ts';
+import { ITERATION_STEPS, SETUP_STEPS } from '../workflows/campaign.ts';
 import { checkStoreIntegrity, computedOnce, startWorkers, storeSteps, storeTally, testQueues, tinyConfig, waitForStatus } from './helpers/campaign.ts';
 import { temporalAddress } from './temporal-env.ts';
 

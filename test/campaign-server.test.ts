@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { campaignRuns, startCampaign } from '../cli/campaignClient.ts';
-import { campaignTimeline } from '../cli/campaignHistory.ts';
+import { campaignRuns, startCampaign } from '../app/campaignClient.ts';
+import { campaignTimeline } from '../app/campaignHistory.ts';
 import { freePort, isServing, startServer, type RunningServer, type ServerOptions } from '../infra/temporal.ts';
-import { ITERATION_STEPS, SETUP_STEPS } from '../workflows/campaign.ts';
 import { bundleCampaignWorkflows } from '../workers/campaign.ts';
+import { ITERATION_STEPS, SETUP_STEPS } from '../workflows/campaign.ts';
 import { checkStoreIntegrity, computedOnce, startWorkers, storeSteps, storeTally, testQueues, tinyConfig, waitForStatus } from './helpers/campaign.ts';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });

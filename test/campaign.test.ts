@@ -11,21 +11,20 @@ import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { campaignRuns, loadCampaignConfig, resumeCampaign, startCampaign } from '../cli/campaignClient.ts';
-import { campaignTimeline } from '../cli/campaignHistory.ts';
-import { SETUP_STEPS, ITERATION_STEPS, stopSignal } from '../workflows/campaign.ts';
+import type { HalfAverages, RegisterHalvesResult } from '../activities/references.ts';
+import { campaignRuns, loadCampaignConfig, resumeCampaign, startCampaign } from '../app/campaignClient.ts';
+import { campaignTimeline } from '../app/campaignHistory.ts';
+import { softSphereMask } from '../core/filters.ts';
+import { fscCurve, goldStandardResolution } from '../core/fsc.ts';
+import { inversePose, transformVolume } from '../core/rotate.ts';
+import { readMrc } from '../io/mrc.ts';
 import { bundleCampaignWorkflows } from '../workers/campaign.ts';
+import { SETUP_STEPS, ITERATION_STEPS, stopSignal } from '../workflows/campaign.ts';
 import {
   TEST_HEARTBEAT, TINY_ALIGNMENT, TINY_DATA, checkStoreIntegrity, computedOnce, startWorkers, storeSteps, storeTally, testQueues,
   tinyConfig, waitForStatus,
 } from './helpers/campaign.ts';
 import { temporalAddress } from './temporal-env.ts';
-import type { HalfAverages, RegisterHalvesResult } from '../activities/references.ts';
-import { softSphereMask } from '../core/filters.ts';
-import { fscCurve, goldStandardResolution } from '../core/fsc.ts';
-import { inversePose, transformVolume } from '../core/rotate.ts';
-import { readMrc } from '../io/mrc.ts';
-import { poseFromDegrees } from '../mpi/jobFiles.ts';
 
 // ERROR: expected InvalidInput failures would otherwise print WARN stack traces.
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -150,7 +149,7 @@ test('with registerHalves the even half average is registered onto the odd one b
   // The registered map is the unregistered even average moved by the inverse of the pose the step reports.
   const odd = await readMrc(averages.odd.path);
   const even = await readMrc(averages.even.path);
-  const moved = transformVolume(even, inversePose(poseFromDegrees(registered.pose)));
+  const moved = transformVolume(even, inversePose(registered.pose));
   const evenRegistered = await readMrc(registered.even.path);
   let worst = 0;
   for (let i = 0; i < moved.data.length; i++) worst = Math.max(worst, Math.abs(moved.data[i] - evenRegistered.data[i]));
@@ -158,7 +157,7 @@ test('with registerHalves the even half average is registered onto the odd one b
   expect(registered.ccc).toBeGreaterThan(0);
 
   // The FSC, the next even reference and the combined map all use the registered even map.
-  const fscCurveOf = fscCurve(odd, evenRegistered, softSphereMask(odd.n, config.mask.radius, config.mask.edge));
+  const fscCurveOf = fscCurve(odd, evenRegistered, softSphereMask(odd.n, config.mask.radius!, config.mask.edge));
   expect(result.iterations[1].resolution0143).toBeCloseTo(goldStandardResolution(fscCurveOf, odd.voxelSize, odd.n), 6);
   expect(result.artifacts.averages!.even.sha256).toBe(registered.even.sha256);
   expect(result.artifacts.averages!.combined.sha256).toBe(registered.combined.sha256);
@@ -201,7 +200,7 @@ describe('bad input fails fast, non-retryably, naming the problem', () => {
     const star = (JSON.parse(await readFile(setFile, 'utf8')) as { source: string }).source;
     const data = join(root, 'star-data');
     await cp(dirname(star), data, { recursive: true });
-    await truncate(join(data, 'particles', 'particle_0007.mrc'), 5000);
+    await truncate(join(data, 'particle_0007.mrc'), 5000);
 
     const config = tinyConfig(join(root, 'corrupt'), { data: { star: join(data, 'particles.star') } });
     const handle = await startCampaign(client, config, { queues, heartbeatTimeout: TEST_HEARTBEAT });

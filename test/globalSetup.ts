@@ -9,8 +9,8 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { processAlive } from '../infra/process.ts';
 import { freePort, startServer, stopServer, temporalBinary, type RunningServer } from '../infra/temporal.ts';
+import { processAlive } from '../os/process.ts';
 
 const STATE_PREFIX = 'subtomo-temporal-test-';
 

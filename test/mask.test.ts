@@ -2,13 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Args } from '../cli/args.ts';
 import maskCommand from '../cli/commands/mask.ts';
 import { softCylinderMask, softSphereMask } from '../core/filters.ts';
 import { Volume } from '../core/volume.ts';
 import { readAlignmentMask } from '../io/mask.ts';
 import { readMrc, writeMrc } from '../io/mrc.ts';
 import { SamplingMismatchError } from '../io/volumes.ts';
+import { Args } from '../os/args.ts';
 
 let dir: string;
 beforeAll(async () => {

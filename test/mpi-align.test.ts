@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Args } from '../cli/args.ts';
 import alignCommand, { resultsPathFor } from '../cli/commands/align.ts';
 import averageCommand, { averageOutputs } from '../cli/commands/average.ts';
 import simulateCommand from '../cli/commands/simulate.ts';
@@ -30,14 +29,15 @@ import {
 import type { Volume } from '../core/volume.ts';
 import { symmetricTilt, wedgeMask } from '../core/wedge.ts';
 import { readMrc, writeMrc } from '../io/mrc.ts';
-import { readParticleStar } from '../io/particlestar.ts';
+import { readParticleStar, tiltColumns } from '../io/particlestar.ts';
 import { RELION_POSE_COLUMNS, formatStar, poseToRelion } from '../io/star.ts';
+import type { AlignJob, AverageJob, ParticleAlignment } from '../model/jobs.ts';
 import type { RankTiming } from '../mpi/alignWork.ts';
 import { pairsOfRank, runAlignJob } from '../mpi/alignWork.ts';
 import { runAverageJob } from '../mpi/averageWork.ts';
-import { poseFromDegrees, poseToDegrees, writeJobFile } from '../mpi/jobFiles.ts';
-import type { AlignJob, AlignResult, AverageJob } from '../mpi/jobs.ts';
+import { writeJobFile } from '../mpi/jobFiles.ts';
 import { MpiJobError, runMpiJob } from '../mpi/launcher.ts';
+import { Args } from '../os/args.ts';
 import { randomBlobs, renderBlobs } from './helpers/blobs.ts';
 
 const n = 24;
@@ -76,7 +76,7 @@ function candidatesFor(i: number, rng: Rng): AlignJob['particles'][number]['cand
   const order = [[0, 1, 2], [2, 0, 1], [1, 2, 0]][i % 3];
   return order.map((k) => {
     const e = matrixToEuler(list[k]);
-    return { phi: degrees(e.phi), theta: degrees(e.theta), psi: degrees(e.psi), score: 1 - 0.1 * k };
+    return { ...e, score: 1 - 0.1 * k };
   });
 }
 
@@ -87,8 +87,7 @@ function alignJob(dir: string, overrides: Partial<AlignJob> = {}): AlignJob {
     particles: truth.map((_, i) => ({
       name: `p${i + 1}`,
       path: particlePath(i),
-      tiltMin: -TILT_DEG,
-      tiltMax: TILT_DEG,
+      tilt: symmetricTilt(TILT_DEG),
       reference: refPath,
       candidates: candidatesFor(i, rng),
     })),
@@ -101,13 +100,12 @@ function alignJob(dir: string, overrides: Partial<AlignJob> = {}): AlignJob {
   };
 }
 
-function averageJob(dir: string, results: readonly AlignResult[]): AverageJob {
+function averageJob(dir: string, results: readonly ParticleAlignment[]): AverageJob {
   return {
     particles: results.map((r, i) => ({
       name: r.name,
       path: particlePath(i),
-      tiltMin: -TILT_DEG,
-      tiltMax: TILT_DEG,
+      tilt: symmetricTilt(TILT_DEG),
       pose: r.pose,
       half: i % 2 === 0 ? 'odd' : 'even',
     })),
@@ -179,7 +177,7 @@ describe('pairsOfRank', () => {
 });
 
 describe('MPI alignment (alignRank.ts, np 2) against the in-process path', () => {
-  let inProcess: AlignResult[];
+  let inProcess: ParticleAlignment[];
   let inProcessMs = 0;
 
   it('gives bit-identical results, balanced pairs, and the true poses', async () => {
@@ -199,7 +197,7 @@ describe('MPI alignment (alignRank.ts, np 2) against the in-process path', () =>
       args: [jobFile],
       onProgress: (rank, p) => progress.push({ rank, ...(p as { done: number; total: number }) }),
     });
-    const viaMpi = JSON.parse(readFileSync(job.out, 'utf8')) as AlignResult[];
+    const viaMpi = JSON.parse(readFileSync(job.out, 'utf8')) as ParticleAlignment[];
 
     // Every pair's seed depends only on (job seed, particle, candidate): the split cannot change a bit.
     expect(viaMpi).toEqual(inProcess);
@@ -221,7 +219,7 @@ describe('MPI alignment (alignRank.ts, np 2) against the in-process path', () =>
       expect(r.perCandidate).toHaveLength(3);
       expect(r.dissimilarity).toBe(Math.min(...r.perCandidate));
       expect(r.perCandidate[r.candidateIndex]).toBe(r.dissimilarity);
-      const pose = poseFromDegrees(r.pose);
+      const pose = r.pose;
       expect(degrees(rotationAngle(eulerToMatrix(pose), truth[i].R))).toBeLessThan(1.5);
       expect(Math.hypot(pose.tx - truth[i].t[0], pose.ty - truth[i].t[1], pose.tz - truth[i].t[2])).toBeLessThan(0.15);
       expect(r.ccc).toBeGreaterThan(0.9);
@@ -237,10 +235,10 @@ describe('MPI alignment (alignRank.ts, np 2) against the in-process path', () =>
     expect(star.voxelSize).toBe(voxel);
     expect(star.particles.map((p) => p.path)).toEqual(truth.map((_, i) => particlePath(i)));
     for (const [i, p] of star.particles.entries()) {
-      const want = poseFromDegrees(inProcess[i].pose);
+      const want = inProcess[i].pose;
       expect(rotationAngle(eulerToMatrix(p.pose!), eulerToMatrix(want))).toBeLessThan(1e-9);
       expect(Math.hypot(p.pose!.tx - want.tx, p.pose!.ty - want.ty, p.pose!.tz - want.tz)).toBeLessThan(1e-9);
-      expect([p.tiltMinDeg, p.tiltMaxDeg]).toEqual([-TILT_DEG, TILT_DEG]);
+      expect(tiltColumns(p.tilt)).toEqual([-TILT_DEG, TILT_DEG]);
     }
   });
 
@@ -312,12 +310,12 @@ describe('subtomo align / subtomo average', () => {
     await run(alignCommand, ['--ref', refPath, '--particles', starPath, '--method', 'lm', '--candidates', '2',
       '--bandwidth', '12', '--max-shift', '3', '--mask-radius', '8', '--mask-edge', '2', '--align-box', '16', '--mpi', '2',
       '--out', out]);
-    const results = JSON.parse(readFileSync(resultsPathFor(out), 'utf8')) as AlignResult[];
+    const results = JSON.parse(readFileSync(resultsPathFor(out), 'utf8')) as ParticleAlignment[];
     expect(results.map((r) => r.perCandidate.length)).toEqual(Array(count).fill(2));
     const star = await readParticleStar(out);
     for (const [i, p] of star.particles.entries()) {
       expect(degrees(rotationAngle(eulerToMatrix(p.pose!), truth[i].R))).toBeLessThan(2);
-      expect(poseToDegrees(p.pose!).tx).toBeCloseTo(truth[i].t[0], 0);
+      expect(p.pose!.tx).toBeCloseTo(truth[i].t[0], 0);
     }
 
     const avgDir = join(scratch, 'cli', 'average');
@@ -327,6 +325,24 @@ describe('subtomo align / subtomo average', () => {
       const map = await readMrc(averageOutputs(avgDir)[key]);
       expect(correlation(map.data, reference.data)).toBeGreaterThan(0.8);
     }
+  });
+
+  it('align --batch and --epochs reach SAG on MPI ranks: batches scale with binning, epochs cap the steps', async () => {
+    const out = join(scratch, 'cli-sag', 'aligned.star');
+    // 24³ binned to 16³: a batch of 6 of the 24 x-slices becomes round(6·16/24) = 4 of 16, so 4 steps per epoch.
+    await run(alignCommand, ['--ref', refPath, '--particles', starPath, '--method', 'sag', '--candidates', '2', '--bandwidth', '12',
+      '--max-shift', '3', '--mask-radius', '8', '--mask-edge', '2', '--align-box', '16', '--batch', '6', '--epochs', '3', '--mpi', '2', '--out', out]);
+    const results = JSON.parse(readFileSync(resultsPathFor(out), 'utf8')) as ParticleAlignment[];
+    expect(results).toHaveLength(count);
+    for (const r of results) {
+      expect(r.iterations % 4).toBe(0);
+      expect(r.iterations).toBeGreaterThan(0);
+      expect(r.iterations).toBeLessThanOrEqual(3 * 4);
+    }
+    await expect(run(alignCommand, ['--ref', refPath, '--particles', starPath, '--batch', '25', '--out', out]))
+      .rejects.toThrow('--batch 25 exceeds the 24 x-slices of the box');
+    await expect(run(alignCommand, ['--ref', refPath, '--particles', starPath, '--epochs', '-1', '--out', out]))
+      .rejects.toThrow('--epochs must be ≥ 0, got -1');
   });
 
   it('reads the STAR of `subtomo simulate`: paths, tilt range and the true poses', async () => {
@@ -345,7 +361,7 @@ describe('subtomo align / subtomo average', () => {
       const R = eulerToMatrix({ phi: radians(want.phiDeg), theta: radians(want.thetaDeg), psi: radians(want.psiDeg) });
       expect(rotationAngle(eulerToMatrix(p.pose!), R)).toBeLessThan(1e-9);
       expect(Math.hypot(p.pose!.tx - want.shiftVoxels[0], p.pose!.ty - want.shiftVoxels[1], p.pose!.tz - want.shiftVoxels[2])).toBeLessThan(1e-9);
-      expect([p.tiltMinDeg, p.tiltMaxDeg]).toEqual([-50, 40]);
+      expect(tiltColumns(p.tilt)).toEqual([-50, 40]);
     }
   });
 

@@ -30,7 +30,8 @@ function isAlive(pid: number): boolean {
 }
 
 describe('mpirunCommand', () => {
-  const base = { np: 2, entry: 'mpi/rankSelfTest.ts', args: ['sleep'], cwd: '/work/main' };
+  const REPO = fileURLToPath(new URL('..', import.meta.url));
+  const base = { np: 2, entry: 'mpi/rankSelfTest.ts', args: ['sleep'], cwd: REPO };
 
   it('as root without hostfile: allow-run-as-root, oversubscribe, tagged output, env exported', () => {
     const cmd = mpirunCommand({ ...base, env: { SUBTOMO_FLAG: 'x' } }, { uid: 0, cores: 8 });
@@ -48,14 +49,14 @@ describe('mpirunCommand', () => {
     expect(program[0]).toBe(process.execPath);
     expect(program[1]).toBe('--import');
     expect(existsSync(fileURLToPath(program[2]!))).toBe(true);
-    expect(program.slice(3)).toEqual([resolve('/work/main/mpi/rankSelfTest.ts'), 'sleep']);
+    expect(program.slice(3)).toEqual([resolve(REPO, 'mpi/rankSelfTest.ts'), 'sleep']);
   });
 
   it('as a user with a hostfile: no root flag, oversubscribe only beyond the core count', () => {
     const fits = mpirunCommand({ ...base, hostfile: 'hosts.txt' }, { uid: 1000, cores: 4 });
     expect(fits.args).not.toContain('--allow-run-as-root');
     expect(fits.args).not.toContain('--oversubscribe');
-    expect(fits.args[fits.args.indexOf('--hostfile') + 1]).toBe('/work/main/hosts.txt');
+    expect(fits.args[fits.args.indexOf('--hostfile') + 1]).toBe(resolve(REPO, 'hosts.txt'));
     const crowded = mpirunCommand({ ...base, np: 5, hostfile: 'hosts.txt' }, { uid: 1000, cores: 4 });
     expect(crowded.args).toContain('--oversubscribe');
   });

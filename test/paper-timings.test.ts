@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { StepEntry } from '../cli/campaignHistory.ts';
+import type { StepEntry } from '../app/campaignHistory.ts';
 import { iterationTimings } from '../bench/paper-campaigns.ts';
 
 const ref = (name: string) => ({ path: `/store/${name}`, sha256: name.padEnd(64, '0'), bytes: 1 });

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { atomicMass, atomicNumber, normaliseElement } from '../core/elements.ts';
 import { buildAssembly, parseMmcif, parsePdb, readStructure } from '../io/pdb.ts';
@@ -227,7 +228,7 @@ _pdbx_struct_oper_list.vector[3]
 });
 
 describe('GroEL 1OEL', () => {
-  const s = readStructure('/work/shared/data/1OEL.pdb');
+  const s = readStructure(fileURLToPath(new URL('../../shared/data/1OEL.pdb', import.meta.url)));
   const atoms = buildAssembly(s);
 
   it('has 26,929 non-water atoms in one ring and BIOMT operator 2 makes the 14-mer', () => {

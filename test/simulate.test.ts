@@ -2,17 +2,14 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Args, UsageError } from '../cli/args.ts';
 import simulateCommand from '../cli/commands/simulate.ts';
 import { constrainedCCC } from '../core/ccc.ts';
 import { fft3 } from '../core/fft.ts';
 import { applyFourierFilter, softSphereMask } from '../core/filters.ts';
 import { groelPhantom } from '../core/phantom.ts';
 import { Rng } from '../core/random.ts';
-import { erfc } from '../core/stats.ts';
 import { eulerToMatrix, identity, radians, rotationZ, transformVolume, transformVolumeByMatrix } from '../core/rotate.ts';
 import {
-  DEFAULT_CTF,
   DatasetSimulator,
   TomographySimulator,
   ctfValue,
@@ -26,10 +23,13 @@ import {
   tiltAngles,
 } from '../core/simulate.ts';
 import type { SimulationConfig, TiltSeries } from '../core/simulate.ts';
+import { erfc } from '../core/stats.ts';
 import { Volume, centreOf, freqOf } from '../core/volume.ts';
 import { observedFraction, symmetricTilt, wedgeMask } from '../core/wedge.ts';
 import { readMrc } from '../io/mrc.ts';
 import { poseFromRelion, readStar, starBlock } from '../io/star.ts';
+import { CTF_DEFAULTS } from '../model/defaults.ts';
+import { Args, UsageError } from '../os/args.ts';
 
 const phantom = densityModel(groelPhantom());
 // 32³ at 10 Å holds the 15 nm phantom inside the inscribed sphere with room for small shifts
@@ -52,7 +52,7 @@ function opticsTransfer(n: number, voxel: number, sign: number): Float32Array {
     for (let y = 0; y < n; y++) {
       for (let x = 0; x < n; x++, i++) {
         const k = Math.hypot(freqOf(x, n), freqOf(y, n), freqOf(z, n)) / n;
-        t[i] = sign * ctfValue(k / voxel, DEFAULT_CTF) * detectorMtf(k / 0.5);
+        t[i] = sign * ctfValue(k / voxel, CTF_DEFAULTS) * detectorMtf(k / 0.5);
       }
     }
   }
@@ -226,7 +226,7 @@ describe('optics', () => {
   });
 
   it('puts the zeros at k² = n/(λΔf) without Cs and amplitude contrast', () => {
-    const p = { ...DEFAULT_CTF, csMillimetre: 0, amplitudeContrast: 0 };
+    const p = { ...CTF_DEFAULTS, csMillimetre: 0, amplitudeContrast: 0 };
     const lambda = electronWavelength(300);
     const z = ctfZeros(p, 1 / 12);
     expect(z).toHaveLength(8); // ~8 zeros before Nyquist at 6 Å and 6 µm
@@ -236,9 +236,9 @@ describe('optics', () => {
   it('with Cs and amplitude contrast, zeros solve π λ Δf k² − (π/2) Cs λ³ k⁴ = nπ − atan(A/√(1−A²))', () => {
     const lambda = electronWavelength(300);
     const cs = 2e7;
-    const a = DEFAULT_CTF.amplitudeContrast;
+    const a = CTF_DEFAULTS.amplitudeContrast;
     const phase = Math.atan(a / Math.sqrt(1 - a * a));
-    const z = ctfZeros(DEFAULT_CTF, 1 / 12);
+    const z = ctfZeros(CTF_DEFAULTS, 1 / 12);
     expect(z).toHaveLength(8);
     expect(1 / z[0]).toBeGreaterThan(33);
     expect(1 / z[0]).toBeLessThan(35.5);
@@ -254,7 +254,7 @@ describe('optics', () => {
   it('filters projections with the CTF on the 2×-padded grid exactly as a naive DFT does', () => {
     const n = 16;
     const m = 2 * n;
-    const sim = new TomographySimulator(n, 6, Float64Array.of(0, 0.1, 0.2), { ctf: DEFAULT_CTF, mtf: false });
+    const sim = new TomographySimulator(n, 6, Float64Array.of(0, 0.1, 0.2), { ctf: CTF_DEFAULTS, mtf: false });
     const rng = new Rng(3);
     const images = Float32Array.from({ length: 3 * n * n }, () => rng.gaussian());
     const series: TiltSeries = { n, pixelSize: 6, angles: sim.angles, images: images.slice() };
@@ -273,7 +273,7 @@ describe('optics', () => {
               si += v * Math.sin(ang);
             }
           }
-          const h = ctfValue(Math.hypot(freqOf(kx, m), freqOf(ky, m)) / (m * 6), DEFAULT_CTF);
+          const h = ctfValue(Math.hypot(freqOf(kx, m), freqOf(ky, m)) / (m * 6), CTF_DEFAULTS);
           re[ky * m + kx] = sr * h;
           im[ky * m + kx] = si * h;
         }
@@ -304,7 +304,7 @@ describe('optics', () => {
 });
 
 describe('noise', () => {
-  const sim = new TomographySimulator(N, VOXEL, tiltAngles(symmetricTilt(60), radians(1)), { ctf: DEFAULT_CTF, mtf: true });
+  const sim = new TomographySimulator(N, VOXEL, tiltAngles(symmetricTilt(60), radians(1)), { ctf: CTF_DEFAULTS, mtf: true });
   const clean = sim.project(reference);
   sim.applyCtf(clean);
   const noisy = (snr: number, seed: number): TiltSeries => {
@@ -343,7 +343,7 @@ describe('data sets', () => {
     snr: Infinity,
     maxShift: 2,
     seed: 7,
-    imaging: { ctf: { ...DEFAULT_CTF }, mtf: true },
+    imaging: { ctf: { ...CTF_DEFAULTS }, mtf: true },
   };
 
   it('particle i is reproducible bit for bit and independent of the other particles', () => {

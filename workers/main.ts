@@ -4,8 +4,8 @@
  * SIGINT/SIGTERM shut the workers down gracefully (in-flight activities get 10 s, then are cancelled).
  */
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
-import { Args, UsageError } from '../cli/args.ts';
-import { temporalAddress } from '../cli/campaignClient.ts';
+import { temporalAddress } from '../infra/temporal.ts';
+import { Args, UsageError } from '../os/args.ts';
 import { DEFAULT_QUEUES, type QueueRole } from '../workflows/queues.ts';
 import { bundleCampaignWorkflows, createCampaignWorker } from './campaign.ts';
 

@@ -26,9 +26,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities/index.ts';
-import type { FscResult, HalfAverages, HalfRefs } from '../activities/references.ts';
+import type { FscResult, HalfAverages, HalfRefs, MaskParams } from '../activities/references.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
-import { ConfigError, validateConfig, type CampaignConfig } from './config.ts';
+import { ConfigError, campaignMask, validateConfig, type CampaignConfig } from '../model/campaign.ts';
 import { DEFAULT_QUEUES, roleOf, type Queues } from './queues.ts';
 
 export type CampaignStep =
@@ -46,8 +46,12 @@ export type CampaignStep =
   | 'failed'
   | 'cancelled';
 
-/** Steps of one iteration, in order (what `watch` counts and `history` expects). */
-export const ITERATION_STEPS: readonly CampaignStep[] = ['frm', 'refine', 'average', 'fsc', 'lowpass', 'report'];
+/** Steps of one iteration of a campaign, in order (what `watch` counts and `history` expects). */
+export function iterationSteps(config: Pick<CampaignConfig, 'registerHalves'>): readonly CampaignStep[] {
+  return ['frm', 'refine', 'average', ...(config.registerHalves ? (['register'] as const) : []), 'fsc', 'lowpass', 'report'];
+}
+/** Steps of one iteration of a campaign without `registerHalves`. */
+export const ITERATION_STEPS: readonly CampaignStep[] = iterationSteps({});
 export const SETUP_STEPS: readonly CampaignStep[] = ['load', 'split', 'initial-references', 'fsc'];
 
 export interface IterationSummary {
@@ -91,6 +95,8 @@ export interface CarriedState {
   sinceImprovement: number;
   /** Low-pass (Å) of the current references. */
   referenceResolution: number | null;
+  /** Box size (voxels) of the particles, once loaded. */
+  boxSize?: number;
   stopRequested: boolean;
   steps: StepCounts;
   artifacts: CampaignArtifacts;
@@ -116,6 +122,8 @@ export interface CampaignStatus {
   /** Iteration in progress (0 = setup); after the end, the last one. */
   iteration: number;
   maxIterations: number;
+  /** Steps of each iteration of this campaign (`iterationSteps`). */
+  iterationSteps: readonly CampaignStep[];
   step: CampaignStep;
   stopRequested: boolean;
   history: IterationSummary[];
@@ -123,6 +131,8 @@ export interface CampaignStatus {
   sinceImprovement: number;
   /** Low-pass (Å) of the current references. */
   referenceResolution: number | null;
+  /** Box size (voxels) of the particles, once loaded. */
+  boxSize?: number;
   steps: StepCounts;
   artifacts: CampaignArtifacts;
 }
@@ -176,12 +186,14 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
     run: carried?.run ?? 0,
     iteration: carried?.iteration ?? 0,
     maxIterations: config.maxIterations,
+    iterationSteps: iterationSteps(config),
     step: carried ? 'frm' : 'load',
     stopRequested: carried?.stopRequested ?? false,
     history: carried?.history ?? [],
     bestResolution: carried?.bestResolution ?? null,
     sinceImprovement: carried?.sinceImprovement ?? 0,
     referenceResolution: carried?.referenceResolution ?? null,
+    ...(carried?.boxSize !== undefined && { boxSize: carried.boxSize }),
     steps: carried?.steps ?? { reused: 0, computed: 0 },
     artifacts: carried?.artifacts ?? {},
   };
@@ -217,7 +229,12 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
   }
 
   const workdir = config.workdir;
-  const mask = config.mask;
+  const mask = (): MaskParams => {
+    if (status.boxSize === undefined && config.mask.radius === undefined) {
+      throw ApplicationFailure.nonRetryable('the mask radius depends on the particles, which are not loaded yet', 'InvalidInput');
+    }
+    return campaignMask(config, status.boxSize ?? 0);
+  };
   const record = (iteration: number, gold: FscResult, combined: ArtifactRef, meanCcc?: number): void => {
     status.history.push({
       iteration,
@@ -234,6 +251,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
     if (!carried) {
       const data = await step('simulateOrLoad', 'load', { workdir, data: config.data });
       status.artifacts.particles = data.particles;
+      status.boxSize = data.boxSize;
       const split = await step('splitHalves', 'split', { workdir, particles: data.particles });
       status.artifacts.halves = split.halves;
       const initial = await step('initialReferences', 'initial-references', {
@@ -242,12 +260,12 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
         initialLowpass: config.initialLowpass,
         initialPoses: config.initialPoses,
         seed: config.seed,
-        mask,
+        mask: mask(),
       });
       status.artifacts.references = initial.references;
       status.referenceResolution = config.initialLowpass;
       status.artifacts.averages = initial.averages;
-      const gold = await step('fsc', 'fsc', { workdir, odd: initial.averages.odd, even: initial.averages.even, mask });
+      const gold = await step('fsc', 'fsc', { workdir, odd: initial.averages.odd, even: initial.averages.even, mask: mask() });
       record(0, gold, initial.averages.combined);
     }
     let iterationsThisRun = 0;
@@ -268,7 +286,8 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
         candidates: frm.candidates,
         method: alignment.method,
         maxShift: alignment.maxShift,
-        mask,
+        mask: mask(),
+        ...(alignment.sag && { sag: alignment.sag }),
         seed: iterationSeed(config.seed, iteration),
         referenceResolution: status.referenceResolution!,
         mpiRanks: alignment.mpiRanks,
@@ -280,15 +299,15 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
       });
       if (config.registerHalves) {
         const registered = await step('registerHalves', 'register', {
-          workdir, odd: averages.odd, even: averages.even, resolution: status.referenceResolution!, mask,
+          workdir, odd: averages.odd, even: averages.even, resolution: status.referenceResolution!, mask: mask(),
           maxShift: alignment.maxShift, seed: iterationSeed(config.seed, iteration),
         });
         averages = { ...averages, even: registered.even, combined: registered.combined };
       }
       status.artifacts.averages = averages;
-      const gold = await step('fsc', 'fsc', { workdir, odd: averages.odd, even: averages.even, mask });
+      const gold = await step('fsc', 'fsc', { workdir, odd: averages.odd, even: averages.even, mask: mask() });
       const next = await step('lowpassReference', 'lowpass', {
-        workdir, odd: averages.odd, even: averages.even, resolution: gold.resolution0143, mask,
+        workdir, odd: averages.odd, even: averages.even, resolution: gold.resolution0143, mask: mask(),
       });
       status.artifacts.references = next.references;
       status.referenceResolution = gold.resolution0143;
@@ -322,7 +341,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
       }
       const every = input.continueAsNewEvery ?? 0;
       if (iteration < config.maxIterations && (workflowInfo().continueAsNewSuggested || (every > 0 && iterationsThisRun >= every))) {
-        const { name: _name, maxIterations: _max, step: _step, ...state } = status;
+        const { name: _name, maxIterations: _max, iterationSteps: _steps, step: _step, ...state } = status;
         await continueAsNew<typeof campaign>({ ...input, config, carried: { ...state, run: status.run + 1 } });
       }
     }

@@ -1,25 +1,20 @@
 /**
  * `subtomo average`: gold-standard half maps and the combined wedge-normalised average of aligned particles
  * (a STAR with poses, e.g. from `subtomo align` or the ground truth of `subtomo simulate`), in this process
- * or as an MPI job (mpi/averageRank.ts) — both run mpi/averageWork.ts.
+ * or on MPI ranks (drivers/average.ts).
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Command } from '../main.ts';
-import { Args, UsageError } from '../args.ts';
-import { ProgressBar } from '../progress.ts';
-import { DEFAULT_WEIGHT_FLOOR_FRACTION } from '../../core/average.ts';
+import { runAverage } from '../../drivers/average.ts';
 import { readParticleStar } from '../../io/particlestar.ts';
-import { runAverageJob } from '../../mpi/averageWork.ts';
-import { poseToDegrees, writeJobFile } from '../../mpi/jobFiles.ts';
-import type { AverageJob } from '../../mpi/jobs.ts';
-import { runMpiJob } from '../../mpi/launcher.ts';
+import { WEIGHT_FLOOR_FRACTION } from '../../model/defaults.ts';
+import type { AverageJob } from '../../model/jobs.ts';
+import { type Args, UsageError } from '../../os/args.ts';
+import { ProgressBar } from '../../os/progress.ts';
+import type { Command } from '../command.ts';
 import { mpiOptions } from '../mpiOptions.ts';
 
-const usage = 'subtomo average --particles STAR --out DIR [--mpi P] [--hostfile H] [--floor-fraction 0.1]';
-
-const RANK_PROGRAM = fileURLToPath(new URL('../../mpi/averageRank.ts', import.meta.url));
+const usage = `subtomo average --particles STAR --out DIR [--mpi P] [--hostfile H] [--floor-fraction ${WEIGHT_FLOOR_FRACTION}]`;
 
 /** Output files inside --out. */
 export function averageOutputs(dir: string): AverageJob['out'] {
@@ -29,18 +24,12 @@ export function averageOutputs(dir: string): AverageJob['out'] {
 /** The AverageJob for the particles of a STAR file with poses. */
 export async function averageJobFromStar(star: string, outDir: string, floorFraction: number): Promise<AverageJob> {
   const { source, particles } = await readParticleStar(star);
-  if (particles.some((p) => p.pose === null)) {
+  const unposed = particles.find((p) => p.pose === null);
+  if (unposed) {
     throw new Error(`${source}: no pose columns (_rlnAngleRot …); average needs aligned particles, e.g. the STAR written by subtomo align`);
   }
   return {
-    particles: particles.map((p) => ({
-      name: p.imageName,
-      path: p.path,
-      tiltMin: p.tiltMinDeg,
-      tiltMax: p.tiltMaxDeg,
-      pose: poseToDegrees(p.pose!),
-      half: p.half,
-    })),
+    particles: particles.map((p) => ({ name: p.imageName, path: p.path, tilt: p.tilt, pose: p.pose!, half: p.half })),
     out: averageOutputs(outDir),
     floorFraction,
   };
@@ -48,30 +37,14 @@ export async function averageJobFromStar(star: string, outDir: string, floorFrac
 
 async function run(args: Args): Promise<void> {
   const out = resolve(args.string('out'));
-  const floorFraction = args.number('floor-fraction', DEFAULT_WEIGHT_FLOOR_FRACTION);
+  const floorFraction = args.number('floor-fraction', WEIGHT_FLOOR_FRACTION);
   if (floorFraction < 0) throw new UsageError(`--floor-fraction must be ≥ 0, got ${floorFraction}`);
   const mpi = mpiOptions(args);
   const job = await averageJobFromStar(args.string('particles'), out, floorFraction);
   await mkdir(out, { recursive: true });
   const bar = new ProgressBar('average', job.particles.length);
   const started = performance.now();
-  if (!mpi) {
-    await runAverageJob(job, (p) => bar.tick(1, p.particle));
-  } else {
-    const jobFile = join(out, '.average-job.json');
-    await writeJobFile(jobFile, job);
-    try {
-      await runMpiJob({
-        np: mpi.np,
-        hostfile: mpi.hostfile,
-        entry: RANK_PROGRAM,
-        args: [jobFile],
-        onProgress: (_rank, p) => bar.tick(1, (p as { particle?: string }).particle ?? ''),
-      });
-    } finally {
-      await rm(jobFile, { force: true });
-    }
-  }
+  await runAverage(job, { mpi, onProgress: (done, detail) => bar.update(done, detail) });
   const odd = job.particles.filter((p) => p.half === 'odd').length;
   process.stderr.write(
     `averaged ${job.particles.length} particles (${odd} odd, ${job.particles.length - odd} even) in ` +

@@ -1,36 +1,23 @@
 /**
  * `subtomo campaign start|list|status|watch|history|resume|cancel|stop`: durable reference-free averaging
  * campaigns (workflows/campaign.ts) on a Temporal server (--address, else TEMPORAL_ADDRESS, else
- * 127.0.0.1:7233). Workers must be running: `npx tsx workers/main.ts` (or `npm run demo`).
+ * 127.0.0.1:7233). Workers must be running: `npm run worker` (or `npm run demo`).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Client } from '@temporalio/client';
-import type { Command } from '../main.ts';
-import { Args, UsageError } from '../args.ts';
-import { ProgressBar } from '../progress.ts';
-import type { Progress } from '../../activities/common.ts';
-import {
-  ITERATION_STEPS,
-  SETUP_STEPS,
-  statusQuery,
-  stopSignal,
-  type campaign,
-  type CampaignResult,
-  type CampaignStatus,
-  type IterationSummary,
-} from '../../workflows/campaign.ts';
 import {
   CAMPAIGN_WORKFLOW,
   campaignRuns,
   connectClient,
-  decodePayload,
   loadCampaignConfig,
   resumeCampaign,
   startCampaign,
-  temporalAddress,
   webUiUrl,
-} from '../campaignClient.ts';
-import { campaignTimeline, formatTimeline } from '../campaignHistory.ts';
+} from '../../app/campaignClient.ts';
+import { campaignTimeline, formatTimeline } from '../../app/campaignHistory.ts';
+import { isOpen, resultSummary, statusSummary, watchCampaign } from '../../app/campaignWatch.ts';
+import { temporalAddress } from '../../infra/temporal.ts';
+import { Args, UsageError } from '../../os/args.ts';
+import { statusQuery, stopSignal, type campaign } from '../../workflows/campaign.ts';
+import type { Command } from '../command.ts';
 
 const usage = [
   'subtomo campaign start --config FILE [--id ID] [--watch] [--cpu-queue cpu] [--mpi-queue mpi] [--address HOST:PORT]',
@@ -38,75 +25,6 @@ const usage = [
 ].join('\n');
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
-const angstrom = (x: number) => `${x.toFixed(1)} Å`;
-
-export function iterationLine(h: IterationSummary): string {
-  const what = h.iteration === 0 ? 'iteration 0 (start, initial poses)' : `iteration ${h.iteration}`;
-  return `${what}: resolution ${angstrom(h.resolution0143)} (FSC 0.143), ${angstrom(h.resolution05)} (FSC 0.5)` +
-    (h.meanCcc === undefined ? '' : `, mean CCC ${h.meanCcc.toFixed(3)}`) +
-    `, ${h.reusedSteps} of ${h.reusedSteps + h.computedSteps} steps reused`;
-}
-
-/** Position of the campaign in its step sequence (setup steps, then 6 per iteration). */
-function stepsDone(s: CampaignStatus): number {
-  if (s.step === 'done') return SETUP_STEPS.length + s.maxIterations * ITERATION_STEPS.length;
-  if (s.iteration === 0) return Math.max(0, SETUP_STEPS.indexOf(s.step));
-  // The optional half registration counts as part of averaging: the bar's length does not depend on the config.
-  const step = s.step === 'register' ? 'average' : s.step;
-  return SETUP_STEPS.length + (s.iteration - 1) * ITERATION_STEPS.length + Math.max(0, ITERATION_STEPS.indexOf(step));
-}
-
-const OPEN = new Set(['RUNNING', 'CONTINUED_AS_NEW']);
-
-/**
- * Live progress of a campaign (a progress bar from its `status` query and its running activity's heartbeat)
- * until it closes; prints each finished iteration and returns the result if it completed.
- */
-export async function watchCampaign(client: Client, workflowId: string, intervalMs = 1000): Promise<CampaignResult | null> {
-  const handle = client.workflow.getHandle<typeof campaign>(workflowId);
-  let bar: ProgressBar | null = null;
-  let printed = 0;
-  for (;;) {
-    const d = await handle.describe();
-    if (!OPEN.has(d.status.name)) break;
-    const status = await handle.query(statusQuery).catch(() => null);
-    if (status) {
-      for (; printed < status.history.length; printed++) out(iterationLine(status.history[printed]));
-      bar ??= new ProgressBar(`campaign ${status.name}`, SETUP_STEPS.length + status.maxIterations * ITERATION_STEPS.length);
-      // The running activity's heartbeat, if it is the step the query reports (describe and query race).
-      const pending = d.raw.pendingActivities?.find((a) => a.activityId === `${status.iteration}.${status.step}`);
-      const running = decodePayload<Progress>(pending?.heartbeatDetails?.payloads?.[0]);
-      const activity = running ? ` ${running.done}/${running.total}` : '';
-      bar.update(stepsDone(status), `iteration ${status.iteration} ${status.step}${activity}`);
-    }
-    await sleep(intervalMs);
-  }
-  const final = await handle.describe();
-  if (final.status.name !== 'COMPLETED') {
-    out(`campaign ${workflowId} ${final.status.name.toLowerCase()}`);
-    return null;
-  }
-  const result = await handle.result();
-  for (; printed < result.iterations.length; printed++) out(iterationLine(result.iterations[printed]));
-  return result;
-}
-
-export function resultSummary(r: CampaignResult): string {
-  return [
-    `campaign ${r.name} finished (${r.stoppedBecause}) after ${r.iterations.filter((i) => i.iteration > 0).length} iteration(s): ` +
-      `final ${angstrom(r.finalResolution)}, best ${angstrom(r.bestResolution)} (FSC 0.143)`,
-    `steps: ${r.steps.reused} reused from the artifact store, ${r.steps.computed} computed`,
-    `report: ${r.artifacts.reportPath}`,
-  ].join('\n');
-}
-
-function printStatus(s: CampaignStatus, state: string): void {
-  out(`campaign ${s.name}: ${state}, iteration ${s.iteration} of ${s.maxIterations}, step ${s.step}` +
-    (s.stopRequested ? ' (stop requested)' : '') + (s.run > 0 ? `, run ${s.run + 1} (continued as new)` : ''));
-  for (const h of s.history) out(`  ${iterationLine(h)}`);
-  out(`  steps: ${s.steps.reused} reused, ${s.steps.computed} computed`);
-  if (s.artifacts.reportPath) out(`  report: ${s.artifacts.reportPath}`);
-}
 
 function requireId(args: Args, action: string): string {
   const id = args.positional[1];
@@ -153,7 +71,7 @@ async function run(args: Args): Promise<void> {
       }
       case 'status': {
         const d = await handle.describe();
-        if (OPEN.has(d.status.name)) printStatus(await handle.query(statusQuery), d.status.name.toLowerCase());
+        if (isOpen(d.status.name)) out(statusSummary(await handle.query(statusQuery), d.status.name.toLowerCase()));
         else if (d.status.name === 'COMPLETED') out(resultSummary(await handle.result()));
         else out(`campaign ${id}: ${d.status.name.toLowerCase()}; see: subtomo campaign history ${id}`);
         out(`Web UI: ${webUiUrl(address, id)}`);
@@ -180,7 +98,7 @@ async function run(args: Args): Promise<void> {
       case 'cancel':
       case 'stop': {
         const state = (await handle.describe()).status.name;
-        if (!OPEN.has(state)) throw new Error(`campaign ${id} is ${state.toLowerCase()}; only a running campaign can be ${action === 'stop' ? 'stopped' : 'cancelled'}`);
+        if (!isOpen(state)) throw new Error(`campaign ${id} is ${state.toLowerCase()}; only a running campaign can be ${action === 'stop' ? 'stopped' : 'cancelled'}`);
         if (action === 'cancel') {
           await handle.cancel();
           out(`cancellation of campaign ${id} requested (its running MPI ranks are killed); resume it with: subtomo campaign resume ${id}`);

@@ -3,16 +3,17 @@
  * Lengths are in voxels, like every mask radius in subtomo; the summary line also gives them in Å.
  */
 import { resolve } from 'node:path';
-import type { Command } from '../main.ts';
-import { Args, UsageError } from '../args.ts';
 import { type MaskShape, makeMask } from '../../io/mask.ts';
 import { writeMrc } from '../../io/mrc.ts';
+import { ALIGNMENT_DEFAULTS } from '../../model/defaults.ts';
+import { Args, UsageError } from '../../os/args.ts';
+import type { Command } from '../command.ts';
 
 const usage =
   'subtomo mask --size N --voxel Å (--sphere R | --cylinder R --height H) [--edge 3] --out mask.mrc   ' +
   '(R, H, edge in voxels; the cylinder axis is z, H its full length)';
 
-const DEFAULT_EDGE = 3;
+const DEFAULT_EDGE = ALIGNMENT_DEFAULTS.maskEdge;
 
 function positive(args: Args, flag: string): number {
   const v = args.number(flag);

@@ -3,33 +3,27 @@
  * Everything is validated before anything is written; files go to a temporary sibling directory that is
  * renamed to --out at the end, so a failed run leaves no half-written data set.
  */
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Command } from '../main.ts';
-import { Args, UsageError } from '../args.ts';
-import { ProgressBar } from '../progress.ts';
 import { groelPhantom } from '../../core/phantom.ts';
-import { degrees, radians } from '../../core/rotate.ts';
-import {
-  DEFAULT_CTF,
-  DatasetSimulator,
-  SNR_DEFINITION,
-  SimulationConfigError,
-  densityModel,
-  situsSigma,
-  validateSimulationConfig,
-} from '../../core/simulate.ts';
+import { radians } from '../../core/rotate.ts';
+import { SimulationConfigError, densityModel, situsSigma, validateSimulationConfig } from '../../core/simulate.ts';
 import type { AtomWeighting, SimulationConfig } from '../../core/simulate.ts';
+import { writeSimulatedDataset } from '../../drivers/simulate.ts';
 import { buildAssembly, readStructure } from '../../io/pdb.ts';
-import { writeMrc } from '../../io/mrc.ts';
-import { TILT_MAX_COLUMN, TILT_MIN_COLUMN } from '../../io/particlestar.ts';
-import { RELION_POSE_COLUMNS, formatStar, poseToRelion } from '../../io/star.ts';
-import type { StarTable } from '../../io/star.ts';
+import { CTF_DEFAULTS } from '../../model/defaults.ts';
+import { SIMULATION_DEFAULTS } from '../../model/defaults.ts';
+import { Args, UsageError } from '../../os/args.ts';
+import { ProgressBar } from '../../os/progress.ts';
+import type { Command } from '../command.ts';
 
+const D = SIMULATION_DEFAULTS;
 const usage =
-  'subtomo simulate --out DIR --snr SNR|inf [--n 20] [--size 64] [--voxel 6] [--tilt 60 | --tilt-min -60 --tilt-max 60] ' +
-  '[--tilt-step 1] [--pdb FILE] [--resolution 20] [--max-shift 4] [--seed 1] [--defocus 6] [--cs 2] [--voltage 300] ' +
-  '[--amplitude-contrast 0.07] [--no-ctf] [--no-mtf] [--weighting atomic-number|mass] [--waters]';
+  `subtomo simulate --out DIR --snr SNR|inf [--n ${D.particles}] [--size ${D.size}] [--voxel ${D.voxel}] ` +
+  `[--tilt ${D.tiltDeg} | --tilt-min -${D.tiltDeg} --tilt-max ${D.tiltDeg}] [--tilt-step ${D.tiltStepDeg}] [--pdb FILE] ` +
+  `[--resolution ${D.resolution}] [--max-shift ${D.maxShift}] [--seed ${D.seed}] [--defocus ${D.defocusMicron}] ` +
+  `[--cs ${CTF_DEFAULTS.csMillimetre}] [--voltage ${CTF_DEFAULTS.voltageKv}] [--amplitude-contrast ${CTF_DEFAULTS.amplitudeContrast}] ` +
+  `[--no-ctf] [--no-mtf] [--weighting atomic-number|mass (${D.weighting})] [--waters]`;
 
 /** SimulationConfig fields → the flag a user sets them with. */
 const FLAG_OF: Record<string, string> = {
@@ -54,8 +48,6 @@ function parseSnr(raw: string): number {
 
 interface Plan {
   config: SimulationConfig;
-  /** The tilt scheme as the user gave it (degrees), for the metadata. */
-  tiltDeg: { min: number; max: number; step: number };
   count: number;
   pdb: string | undefined;
   weighting: AtomWeighting;
@@ -63,32 +55,32 @@ interface Plan {
   out: string;
 }
 
-function readPlan(args: Args): Plan {
-  const count = args.int('n', 20);
+export function readPlan(args: Args): Plan {
+  const count = args.int('n', SIMULATION_DEFAULTS.particles);
   if (count < 1) throw new UsageError(`--n must be at least 1, got ${count}`);
-  const half = args.number('tilt', 60);
-  const tiltDeg = { min: args.number('tilt-min', -half), max: args.number('tilt-max', half), step: args.number('tilt-step', 1) };
-  const weighting = args.string('weighting', 'atomic-number');
+  const half = args.number('tilt', SIMULATION_DEFAULTS.tiltDeg);
+  const tiltDeg = { min: args.number('tilt-min', -half), max: args.number('tilt-max', half), step: args.number('tilt-step', SIMULATION_DEFAULTS.tiltStepDeg) };
+  const weighting = args.string('weighting', SIMULATION_DEFAULTS.weighting);
   if (weighting !== 'atomic-number' && weighting !== 'mass') {
     throw new UsageError(`--weighting must be atomic-number or mass, got '${weighting}'`);
   }
   const ctf = args.has('no-ctf')
     ? null
     : {
-        defocusAngstrom: args.number('defocus', DEFAULT_CTF.defocusAngstrom / 1e4) * 1e4,
-        csMillimetre: args.number('cs', DEFAULT_CTF.csMillimetre),
-        voltageKv: args.number('voltage', DEFAULT_CTF.voltageKv),
-        amplitudeContrast: args.number('amplitude-contrast', DEFAULT_CTF.amplitudeContrast),
+        defocusAngstrom: args.number('defocus', SIMULATION_DEFAULTS.defocusMicron) * 1e4,
+        csMillimetre: args.number('cs', CTF_DEFAULTS.csMillimetre),
+        voltageKv: args.number('voltage', CTF_DEFAULTS.voltageKv),
+        amplitudeContrast: args.number('amplitude-contrast', CTF_DEFAULTS.amplitudeContrast),
       };
   const config: SimulationConfig = {
-    n: args.number('size', 64),
-    voxelSize: args.number('voxel', 6),
-    resolution: args.number('resolution', 20),
+    n: args.number('size', SIMULATION_DEFAULTS.size),
+    voxelSize: args.number('voxel', SIMULATION_DEFAULTS.voxel),
+    resolution: args.number('resolution', SIMULATION_DEFAULTS.resolution),
     tilt: { min: radians(tiltDeg.min), max: radians(tiltDeg.max) },
     tiltStep: radians(tiltDeg.step),
     snr: parseSnr(args.string('snr')),
-    maxShift: args.number('max-shift', 4),
-    seed: args.number('seed', 1),
+    maxShift: args.number('max-shift', SIMULATION_DEFAULTS.maxShift),
+    seed: args.number('seed', SIMULATION_DEFAULTS.seed),
     imaging: { ctf, mtf: !args.has('no-mtf') },
   };
   try {
@@ -98,7 +90,7 @@ function readPlan(args: Args): Plan {
     const tiltFlags = args.has('tilt-min') || args.has('tilt-max') ? 'tilt-min/--tilt-max' : 'tilt';
     throw new UsageError(`--${err.field === 'tilt' ? tiltFlags : FLAG_OF[err.field]}: ${err.message}`);
   }
-  return { config, tiltDeg, count, pdb: args.optionalString('pdb'), weighting, waters: args.has('waters'), out: resolve(args.string('out')) };
+  return { config, count, pdb: args.optionalString('pdb'), weighting, waters: args.has('waters'), out: resolve(args.string('out')) };
 }
 
 async function checkOutput(out: string): Promise<void> {
@@ -110,13 +102,9 @@ async function checkOutput(out: string): Promise<void> {
   await mkdir(dirname(out), { recursive: true });
 }
 
-function particleName(i: number, count: number): string {
-  return `particle_${String(i + 1).padStart(Math.max(4, String(count).length), '0')}.mrc`;
-}
-
 async function run(args: Args): Promise<void> {
   const plan = readPlan(args);
-  const { config, tiltDeg, count, out } = plan;
+  const { config, count, out } = plan;
   const atoms = plan.pdb ? buildAssembly(readStructure(plan.pdb, { waters: plan.waters })) : groelPhantom();
   const model = densityModel(atoms, plan.weighting);
   await checkOutput(out);
@@ -130,77 +118,13 @@ async function run(args: Args): Promise<void> {
     );
   }
 
-  const sim = new DatasetSimulator(model, config);
   const tmp = join(dirname(out), `.${basename(out)}.partial-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
   try {
     const source = plan.pdb ? `${basename(plan.pdb)}${plan.waters ? ' with waters' : ''}` : 'built-in GroEL-like phantom';
-    await writeMrc(join(tmp, 'reference.mrc'), sim.reference(), { labels: [`reference: ${source}`.slice(0, 80)] });
     const bar = new ProgressBar('simulate', count);
-    const rows: Record<string, unknown>[] = [];
-    const starRows: (string | number)[][] = [];
-    const tiltCols = [tiltDeg.min, tiltDeg.max, tiltDeg.step, config.snr];
-    for (let i = 0; i < count; i++) {
-      const p = sim.particle(i);
-      const file = particleName(i, count);
-      await writeMrc(join(tmp, file), p.volume, { labels: [`simulated particle ${i + 1} of ${count}, seed ${config.seed}`] });
-      const relion = poseToRelion(p.pose, config.voxelSize);
-      starRows.push([file, 1, ...relion, ...tiltCols]);
-      rows.push({
-        file,
-        phiDeg: degrees(p.pose.phi),
-        thetaDeg: degrees(p.pose.theta),
-        psiDeg: degrees(p.pose.psi),
-        shiftVoxels: [p.pose.tx, p.pose.ty, p.pose.tz],
-        ...Object.fromEntries(RELION_POSE_COLUMNS.map((c, k) => [c, relion[k]])),
-      });
-      bar.tick(1, file);
-    }
-    const ctf = config.imaging.ctf ?? DEFAULT_CTF;
-    const tables: StarTable[] = [
-      {
-        name: 'optics',
-        columns: ['rlnOpticsGroup', 'rlnOpticsGroupName', 'rlnImagePixelSize', 'rlnImageSize', 'rlnImageDimensionality',
-          'rlnVoltage', 'rlnSphericalAberration', 'rlnAmplitudeContrast'],
-        rows: [[1, 'opticsGroup1', config.voxelSize, config.n, 3, ctf.voltageKv, ctf.csMillimetre, ctf.amplitudeContrast]],
-      },
-      {
-        name: 'particles',
-        columns: ['rlnImageName', 'rlnOpticsGroup', ...RELION_POSE_COLUMNS,
-          TILT_MIN_COLUMN, TILT_MAX_COLUMN, 'subtomoTiltStepDeg', 'subtomoSnr'],
-        rows: starRows,
-      },
-    ];
-    await writeFile(join(tmp, 'particles.star'), formatStar(tables));
-    const meta = {
-      format: 'subtomo-simulation/1',
-      model: source,
-      heavyAtoms: model.weight.length,
-      weighting: plan.weighting,
-      boxSize: config.n,
-      voxelSizeAngst: config.voxelSize,
-      resolutionAngst: config.resolution,
-      tilt: { minDeg: tiltDeg.min, maxDeg: tiltDeg.max, stepDeg: tiltDeg.step, count: sim.angles.length },
-      snr: config.snr === Infinity ? 'inf' : config.snr,
-      snrDefinition: SNR_DEFINITION,
-      ctf: config.imaging.ctf && {
-        defocusMicron: config.imaging.ctf.defocusAngstrom / 1e4,
-        csMillimetre: config.imaging.ctf.csMillimetre,
-        voltageKv: config.imaging.ctf.voltageKv,
-        amplitudeContrast: config.imaging.ctf.amplitudeContrast,
-      },
-      mtf: config.imaging.mtf ? 'sinc(pi*omega/2), omega = k/k_Nyquist' : null,
-      contrast: 'protein positive (white)',
-      maxShiftVoxels: config.maxShift,
-      seed: config.seed,
-      poseConvention:
-        'particle ≈ Λ_(R,T)(reference): R = Rz(phi)·Ry(theta)·Rz(psi) active about the centre voxel floor(n/2), then shift T (voxels); ' +
-        'RELION columns: (rot, tilt, psi) = ZYZ angles of R⁻¹, origin = −T·voxel',
-      reference: 'reference.mrc',
-      particles: rows,
-    };
-    await writeFile(join(tmp, 'particles.json'), `${JSON.stringify(meta, null, 2)}\n`);
+    await writeSimulatedDataset(tmp, { config, count, model, source, weighting: plan.weighting }, (_done, file) => bar.tick(1, file));
     await rm(out, { recursive: true, force: true }); // empty (checked above): rename needs it gone or empty
     await rename(tmp, out);
   } catch (err) {

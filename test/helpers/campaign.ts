@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ArtifactStore } from '../../io/artifacts.ts';
-import { validateConfig, type CampaignConfig } from '../../workflows/config.ts';
+import { validateConfig, type CampaignConfig } from '../../model/campaign.ts';
+import { createCampaignWorker } from '../../workers/campaign.ts';
 import { statusQuery, type CampaignStatus, type campaign } from '../../workflows/campaign.ts';
 import type { Queues } from '../../workflows/queues.ts';
-import { createCampaignWorker } from '../../workers/campaign.ts';
 
 /** Heartbeat timeout of test campaigns: a killed worker's activity is retried within seconds. */
 export const TEST_HEARTBEAT = '5 seconds';

@@ -10,17 +10,11 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { parse as parseYaml } from 'yaml';
 import { simulationConfigOf } from '../activities/data.ts';
+import { validateConfig, type CampaignConfig } from '../model/campaign.ts';
 import type { campaign, CampaignInput } from '../workflows/campaign.ts';
-import { validateConfig, type CampaignConfig } from '../workflows/config.ts';
 import { DEFAULT_QUEUES, type Queues } from '../workflows/queues.ts';
 
-export const DEFAULT_ADDRESS = '127.0.0.1:7233';
 export const CAMPAIGN_WORKFLOW = 'campaign';
-
-/** --address, else TEMPORAL_ADDRESS, else 127.0.0.1:7233. */
-export function temporalAddress(flag?: string): string {
-  return flag || process.env.TEMPORAL_ADDRESS || DEFAULT_ADDRESS;
-}
 
 /** Web UI of the dev server at `address` (infra/temporal.ts serves it on the gRPC port + 1000). */
 export function webUiUrl(address: string, workflowId?: string): string {

@@ -1,11 +1,12 @@
 /**
  * Campaign configuration: its shape, defaults and validation. Pure (no I/O) so the CLI validates before
  * anything starts and the workflow can re-check what it is given. A validated config is plain JSON data
- * (it travels in Temporal payloads) and validating it again returns it unchanged.
+ * (it travels in Temporal payloads) and validating it again returns it unchanged. Defaults shared with the
+ * CLI come from model/defaults.ts; those below are the campaign's own.
  */
-
-export type AlignMethod = 'sag' | 'sag1' | 'lm' | 'chen';
-export const ALIGN_METHODS: readonly AlignMethod[] = ['sag', 'sag1', 'lm', 'chen'];
+import { ALIGNMENT_DEFAULTS, SIMULATION_DEFAULTS, defaultMaskRadius } from './defaults.ts';
+import type { SagSettings } from './jobs.ts';
+import { ALIGN_METHODS, type AlignMethod } from './methods.ts';
 
 export interface SimulatedData {
   kind: 'simulate';
@@ -45,11 +46,16 @@ export interface CampaignConfig {
     candidates: number;
     bandwidth: number;
     maxShift: number;
+    /** SAG parameters (omitted: core/sag.ts defaults); batchSize counts x-slices of the particles' box. */
+    sag?: SagSettings;
     mpiRanks: number;
     hostfile?: string;
   };
-  /** Soft sphere alignment mask, in voxels. */
-  mask: { radius: number; edge: number };
+  /**
+   * Soft sphere alignment and FSC mask, in voxels. Without a radius the campaign takes the default of the
+   * particles' box (model/defaults.ts defaultMaskRadius) once it has read them.
+   */
+  mask: { radius?: number; edge: number };
   /** Low-pass of the first reference (Å); the paper starts at 60 Å. */
   initialLowpass: number;
   /** Poses of the reference-free start: seeded random rotations, or all identity. */
@@ -123,7 +129,8 @@ const KNOWN = {
   top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'seed', 'registerHalves'],
   simulate: ['kind', 'simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'resolution', 'maxShift', 'defocus'],
   star: ['kind', 'star'],
-  alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'mpiRanks', 'hostfile'],
+  alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'sag', 'mpiRanks', 'hostfile'],
+  sag: ['batchSize', 'maxEpochs', 'tolerance', 'lambda'],
   mask: ['radius', 'edge'],
 };
 
@@ -144,27 +151,45 @@ function parseData(raw: Raw): SimulatedData | StarData {
   }
   rejectUnknown(data, KNOWN.simulate, 'data.');
   const p = 'data.';
-  const size = num(data, 'size', p, 64, (x) => (Number.isInteger(x) && x >= 16 && x % 2 === 0 ? null : 'must be an even integer ≥ 16'));
-  const tilt = num(data, 'tilt', p, 60, (x) => (x > 0 && x <= 90 ? null : 'must be in (0, 90] degrees'));
+  const size = num(data, 'size', p, SIMULATION_DEFAULTS.size, (x) => (Number.isInteger(x) && x >= 16 && x % 2 === 0 ? null : 'must be an even integer ≥ 16'));
+  const tilt = num(data, 'tilt', p, SIMULATION_DEFAULTS.tiltDeg, (x) => (x > 0 && x <= 90 ? null : 'must be in (0, 90] degrees'));
   const tiltMin = num(data, 'tiltMin', p, -tilt, tiltAngle);
   const tiltMax = num(data, 'tiltMax', p, tilt, tiltAngle);
   if (tiltMin > tiltMax) throw new ConfigError('data.tiltMin', `must be ≤ data.tiltMax (${tiltMax}), got ${tiltMin}`);
   const out: SimulatedData = {
     kind: 'simulate',
-    particles: num(data, 'particles', p, 20, (x) => (Number.isInteger(x) && x >= 4 ? null : 'must be an integer ≥ 4 (two half-sets of at least 2)')),
+    particles: num(data, 'particles', p, SIMULATION_DEFAULTS.particles, (x) => (Number.isInteger(x) && x >= 4 ? null : 'must be an integer ≥ 4 (two half-sets of at least 2)')),
     size,
-    voxel: num(data, 'voxel', p, 6, positive),
+    voxel: num(data, 'voxel', p, SIMULATION_DEFAULTS.voxel, positive),
     snr: snrOf(num(data, 'snr', p, 0.01, positive)),
     tiltMin,
     tiltMax,
-    tiltStep: num(data, 'tiltStep', p, 1, positive),
-    seed: num(data, 'seed', p, 1, nonNegativeInt),
-    resolution: num(data, 'resolution', p, 20, positive),
-    maxShift: num(data, 'maxShift', p, 4, nonNegative),
-    defocus: num(data, 'defocus', p, 6, positive),
+    tiltStep: num(data, 'tiltStep', p, SIMULATION_DEFAULTS.tiltStepDeg, positive),
+    seed: num(data, 'seed', p, SIMULATION_DEFAULTS.seed, nonNegativeInt),
+    resolution: num(data, 'resolution', p, SIMULATION_DEFAULTS.resolution, positive),
+    maxShift: num(data, 'maxShift', p, SIMULATION_DEFAULTS.maxShift, nonNegative),
+    defocus: num(data, 'defocus', p, SIMULATION_DEFAULTS.defocusMicron, positive),
   };
   if (data.pdb !== undefined) out.pdb = str(data, 'pdb', p);
   return out;
+}
+
+/** SAG settings of `alignment.sag`; absent or empty → undefined (stored only when set, so ids stay stable). */
+function parseSag(raw: Raw): SagSettings | undefined {
+  rejectUnknown(raw, KNOWN.sag, 'alignment.sag.');
+  const p = 'alignment.sag.';
+  const sag: SagSettings = {};
+  if (raw.batchSize !== undefined) sag.batchSize = num(raw, 'batchSize', p, undefined, positiveInt);
+  if (raw.maxEpochs !== undefined) sag.maxEpochs = num(raw, 'maxEpochs', p, undefined, nonNegativeInt);
+  if (raw.tolerance !== undefined) sag.tolerance = num(raw, 'tolerance', p, undefined, nonNegative);
+  if (raw.lambda !== undefined) sag.lambda = num(raw, 'lambda', p, undefined, nonNegative);
+  return Object.keys(sag).length > 0 ? sag : undefined;
+}
+
+/** The campaign's alignment/FSC mask for particles of a `boxSize`³ box: the config's, else the default radius. */
+export function campaignMask(config: Pick<CampaignConfig, 'mask'>, boxSize: number): { radius: number; edge: number } {
+  const { radius, edge } = config.mask;
+  return { radius: radius ?? defaultMaskRadius(boxSize, edge), edge };
 }
 
 /** Validates a parsed YAML/JSON object; every problem names the field it is about. */
@@ -174,7 +199,7 @@ export function validateConfig(input: unknown): CampaignConfig {
   const data = parseData(input);
   const alignment = obj(input, 'alignment', '');
   rejectUnknown(alignment, KNOWN.alignment, 'alignment.');
-  const method = str(alignment, 'method', 'alignment.', 'sag');
+  const method = str(alignment, 'method', 'alignment.', ALIGNMENT_DEFAULTS.method);
   if (!ALIGN_METHODS.includes(method as AlignMethod)) {
     throw new ConfigError('alignment.method', `must be one of ${ALIGN_METHODS.join(', ')}, got '${method}'`);
   }
@@ -189,15 +214,12 @@ export function validateConfig(input: unknown): CampaignConfig {
     patience: num(input, 'patience', '', 3, positiveInt),
     alignment: {
       method: method as AlignMethod,
-      candidates: num(alignment, 'candidates', 'alignment.', 10, positiveInt),
-      bandwidth: num(alignment, 'bandwidth', 'alignment.', 16, (x) => (Number.isInteger(x) && x >= 4 && x <= 64 ? null : 'must be an integer in [4, 64]')),
-      maxShift: num(alignment, 'maxShift', 'alignment.', 6, nonNegative),
+      candidates: num(alignment, 'candidates', 'alignment.', ALIGNMENT_DEFAULTS.candidates, positiveInt),
+      bandwidth: num(alignment, 'bandwidth', 'alignment.', ALIGNMENT_DEFAULTS.bandwidth, (x) => (Number.isInteger(x) && x >= 4 && x <= 64 ? null : 'must be an integer in [4, 64]')),
+      maxShift: num(alignment, 'maxShift', 'alignment.', ALIGNMENT_DEFAULTS.maxShift, nonNegative),
       mpiRanks: num(alignment, 'mpiRanks', 'alignment.', 2, positiveInt),
     },
-    mask: {
-      radius: num(mask, 'radius', 'mask.', size ? size / 2 - 4 : 28, positive),
-      edge: num(mask, 'edge', 'mask.', 3, nonNegative),
-    },
+    mask: { edge: num(mask, 'edge', 'mask.', ALIGNMENT_DEFAULTS.maskEdge, nonNegative) },
     initialLowpass: num(input, 'initialLowpass', '', 60, positive),
     initialPoses: str(input, 'initialPoses', '', 'random') as InitialPoses,
     seed: num(input, 'seed', '', 1, (x) => (Number.isInteger(x) && x >= 0 && x <= 0xffffffff ? null : 'must be an integer in [0, 2³²)')),
@@ -205,6 +227,14 @@ export function validateConfig(input: unknown): CampaignConfig {
   if (!INITIAL_POSES.includes(config.initialPoses)) {
     throw new ConfigError('initialPoses', `must be one of ${INITIAL_POSES.join(', ')}, got '${config.initialPoses}'`);
   }
+  // Without data.size (particles from a STAR file) the default radius waits for their box: the workflow applies it.
+  if (mask.radius !== undefined || size !== undefined) {
+    const radius = num(mask, 'radius', 'mask.', size === undefined ? undefined : defaultMaskRadius(size, config.mask.edge), positive);
+    if (size !== undefined && radius > size / 2) throw new ConfigError('mask.radius', `must fit in the ${size}³ box (≤ ${size / 2} voxels), got ${radius}`);
+    config.mask = { radius, edge: config.mask.edge };
+  }
+  const sag = parseSag(obj(alignment, 'sag', 'alignment.'));
+  if (sag) config.alignment.sag = sag;
   if (alignment.hostfile !== undefined) config.alignment.hostfile = str(alignment, 'hostfile', 'alignment.');
   const register = input.registerHalves;
   if (register !== undefined && typeof register !== 'boolean') {
@@ -212,9 +242,6 @@ export function validateConfig(input: unknown): CampaignConfig {
   }
   // Stored only when on, so configs without it keep their content hash (and their workflow ids).
   if (register) config.registerHalves = true;
-  if (size !== undefined && config.mask.radius > size / 2) {
-    throw new ConfigError('mask.radius', `must fit in the ${size}³ box (≤ ${size / 2} voxels), got ${config.mask.radius}`);
-  }
   if (/[^A-Za-z0-9._-]/.test(config.name)) throw new ConfigError('name', `may contain only letters, digits, '.', '_' and '-', got '${config.name}'`);
   return config;
 }

@@ -8,10 +8,10 @@
  */
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { Args } from '../cli/args.ts';
-import { startCampaign, webUiUrl } from '../cli/campaignClient.ts';
-import { resultSummary, watchCampaign } from '../cli/commands/campaign.ts';
-import { validateConfig } from '../workflows/config.ts';
+import { validateConfig } from '../model/campaign.ts';
+import { Args } from '../os/args.ts';
+import { startCampaign, webUiUrl } from './campaignClient.ts';
+import { resultSummary, watchCampaign } from './campaignWatch.ts';
 import { startEmbeddedCampaignRunner } from './embedded.ts';
 
 const say = (line: string) => process.stdout.write(`[demo] ${line}\n`);

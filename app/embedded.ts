@@ -3,11 +3,11 @@
  * workers running in this process: what `npm run demo` and bench/paper.ts need to run campaigns end to end
  * from one command. stop() shuts down what was started and leaves a reused server running.
  */
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
-import { connectClient } from '../cli/campaignClient.ts';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { startServer } from '../infra/temporal.ts';
 import { bundleCampaignWorkflows, createCampaignWorker } from '../workers/campaign.ts';
-import { startServer } from './temporal.ts';
+import { connectClient } from './campaignClient.ts';
 
 export interface EmbeddedCampaignRunner {
   client: Client;

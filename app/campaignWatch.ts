@@ -1,0 +1,98 @@
+/**
+ * Following a campaign from a client: a live progress bar from the workflow's `status` query and its running
+ * activity's heartbeat, a line per finished iteration, and the summary of a completed campaign. Shared by
+ * `subtomo campaign`, the demo and the paper reproduction.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client } from '@temporalio/client';
+import type { Progress } from '../activities/common.ts';
+import { ProgressBar } from '../os/progress.ts';
+import {
+  SETUP_STEPS,
+  statusQuery,
+  type campaign,
+  type CampaignResult,
+  type CampaignStatus,
+  type IterationSummary,
+} from '../workflows/campaign.ts';
+import { decodePayload } from './campaignClient.ts';
+
+const out = (line = '') => process.stdout.write(`${line}\n`);
+const angstrom = (x: number) => `${x.toFixed(1)} Å`;
+
+export function iterationLine(h: IterationSummary): string {
+  const what = h.iteration === 0 ? 'iteration 0 (start, initial poses)' : `iteration ${h.iteration}`;
+  return `${what}: resolution ${angstrom(h.resolution0143)} (FSC 0.143), ${angstrom(h.resolution05)} (FSC 0.5)` +
+    (h.meanCcc === undefined ? '' : `, mean CCC ${h.meanCcc.toFixed(3)}`) +
+    `, ${h.reusedSteps} of ${h.reusedSteps + h.computedSteps} steps reused`;
+}
+
+/** Number of steps of the whole campaign (setup, then every iteration's steps). */
+function totalSteps(s: CampaignStatus): number {
+  return SETUP_STEPS.length + s.maxIterations * s.iterationSteps.length;
+}
+
+/** Position of the campaign in its step sequence. */
+function stepsDone(s: CampaignStatus): number {
+  if (s.step === 'done') return totalSteps(s);
+  if (s.iteration === 0) return Math.max(0, SETUP_STEPS.indexOf(s.step));
+  return SETUP_STEPS.length + (s.iteration - 1) * s.iterationSteps.length + Math.max(0, s.iterationSteps.indexOf(s.step));
+}
+
+const OPEN = new Set(['RUNNING', 'CONTINUED_AS_NEW']);
+
+export function isOpen(state: string): boolean {
+  return OPEN.has(state);
+}
+
+/**
+ * Live progress of a campaign until it closes; prints each finished iteration and returns the result if it
+ * completed.
+ */
+export async function watchCampaign(client: Client, workflowId: string, intervalMs = 1000): Promise<CampaignResult | null> {
+  const handle = client.workflow.getHandle<typeof campaign>(workflowId);
+  let bar: ProgressBar | null = null;
+  let printed = 0;
+  for (;;) {
+    const d = await handle.describe();
+    if (!OPEN.has(d.status.name)) break;
+    const status = await handle.query(statusQuery).catch(() => null);
+    if (status) {
+      for (; printed < status.history.length; printed++) out(iterationLine(status.history[printed]));
+      bar ??= new ProgressBar(`campaign ${status.name}`, totalSteps(status));
+      // The running activity's heartbeat, if it is the step the query reports (describe and query race).
+      const pending = d.raw.pendingActivities?.find((a) => a.activityId === `${status.iteration}.${status.step}`);
+      const running = decodePayload<Progress>(pending?.heartbeatDetails?.payloads?.[0]);
+      const activity = running ? ` ${running.done}/${running.total}` : '';
+      bar.update(stepsDone(status), `iteration ${status.iteration} ${status.step}${activity}`);
+    }
+    await sleep(intervalMs);
+  }
+  const final = await handle.describe();
+  if (final.status.name !== 'COMPLETED') {
+    out(`campaign ${workflowId} ${final.status.name.toLowerCase()}`);
+    return null;
+  }
+  const result = await handle.result();
+  for (; printed < result.iterations.length; printed++) out(iterationLine(result.iterations[printed]));
+  return result;
+}
+
+export function resultSummary(r: CampaignResult): string {
+  return [
+    `campaign ${r.name} finished (${r.stoppedBecause}) after ${r.iterations.filter((i) => i.iteration > 0).length} iteration(s): ` +
+      `final ${angstrom(r.finalResolution)}, best ${angstrom(r.bestResolution)} (FSC 0.143)`,
+    `steps: ${r.steps.reused} reused from the artifact store, ${r.steps.computed} computed`,
+    `report: ${r.artifacts.reportPath}`,
+  ].join('\n');
+}
+
+export function statusSummary(s: CampaignStatus, state: string): string {
+  return [
+    `campaign ${s.name}: ${state}, iteration ${s.iteration} of ${s.maxIterations}, step ${s.step}` +
+      (s.stopRequested ? ' (stop requested)' : '') + (s.run > 0 ? `, run ${s.run + 1} (continued as new)` : ''),
+    ...s.history.map((h) => `  ${iterationLine(h)}`),
+    `  steps: ${s.steps.reused} reused, ${s.steps.computed} computed`,
+    ...(s.artifacts.reportPath ? [`  report: ${s.artifacts.reportPath}`] : []),
+  ].join('\n');
+}

@@ -1,0 +1,72 @@
+/**
+ * Every default that more than one place needs — algorithms (core/), the CLI, campaign configs, benches —
+ * with one documented value each. Constants only (no runtime imports), so the deterministic workflow bundle
+ * can read them too. test/defaults.test.ts pins each entry point to these values.
+ */
+import type { AlignMethod } from './methods.ts';
+
+/**
+ * FRM (core/frm.ts): bandwidth B = 32 gives a 5.6° Euler grid and 2B = 64 is a power of two for the SO(3)
+ * FFT (B = 36, the Xu lab's 5° grid, runs the slower Bluestein path); the top 10 rotations are refined.
+ */
+export const FRM_DEFAULTS = { bandwidth: 32, topN: 10 } as const;
+
+/**
+ * SAG (core/sag.ts): Algorithm 2; at most 40 epochs after the initial pass, stopping when the full loss
+ * changes by less than 1e-5 (relative) over an epoch; λ = 0 in Eq. 13 (the objective has no regulariser).
+ * The mini-batch size depends on the box: core/sag.ts `defaultBatchSize`.
+ */
+export const SAG_DEFAULTS = { algorithm: 2, maxEpochs: 40, tolerance: 1e-5, lambda: 0 } as const;
+
+/**
+ * Wedge-weight floor of the averages (core/average.ts), as a fraction of the particle count: Fourier voxels
+ * observed by fewer particles are divided by the floor instead, so they are damped rather than amplified.
+ */
+export const WEIGHT_FLOOR_FRACTION = 0.1;
+
+/** Microscope of the simulations (design.md): 6 µm underfocus, Cs 2 mm, 300 kV, amplitude contrast 0.07. */
+export const CTF_DEFAULTS = { defocusAngstrom: 60000, csMillimetre: 2.0, voltageKv: 300, amplitudeContrast: 0.07 } as const;
+
+export const ALIGNMENT_DEFAULTS = {
+  /** SAG Algorithm 2, the paper's method. */
+  method: 'sag' as AlignMethod,
+  /** FRM rotation candidates refined per particle (Algorithm 3's top N). */
+  candidates: FRM_DEFAULTS.topN,
+  bandwidth: FRM_DEFAULTS.bandwidth,
+  /**
+   * FTM search radius in voxels (Euclidean): 36 Å at 6 Å voxels, covering the simulator's default shifts
+   * (±4 voxels per axis) in all but the corners of that cube.
+   */
+  maxShift: 6,
+  /** Raised-cosine edge of the soft alignment/FSC mask, voxels. */
+  maskEdge: 3,
+  /** Seed of SAG's slice order. */
+  seed: 1,
+} as const;
+
+/**
+ * Radius (voxels) of the default soft sphere mask of an n³ box: the largest whose raised-cosine edge of
+ * `edge` voxels ends one voxel inside the box (n/2 − 1 − edge; 28 for 64³ with the default edge).
+ */
+export function defaultMaskRadius(n: number, edge: number = ALIGNMENT_DEFAULTS.maskEdge): number {
+  return Math.floor(n / 2) - 1 - edge;
+}
+
+/**
+ * Simulated data sets (design.md "Simulation"): the paper's 64³ boxes of 6 Å voxels, a ±60° tilt series in
+ * 1° steps, density at 20 Å resolution, shifts up to ±4 voxels per axis, CTF_DEFAULTS' underfocus. Angles
+ * in degrees: these are values a user types.
+ */
+export const SIMULATION_DEFAULTS = {
+  particles: 20,
+  size: 64,
+  voxel: 6,
+  tiltDeg: 60,
+  tiltStepDeg: 1,
+  resolution: 20,
+  maxShift: 4,
+  seed: 1,
+  defocusMicron: CTF_DEFAULTS.defocusAngstrom / 1e4,
+  /** Atom weights of the density (Situs pdb2vol-like, core/simulate.ts densityModel). */
+  weighting: 'atomic-number',
+} as const;

@@ -1,0 +1,95 @@
+/**
+ * The alignment and averaging jobs every layer shares: the drivers build them (drivers/), the MPI rank
+ * programs read them from JSON job files (mpi/), the activities and the CLI pass them on. Only paths and
+ * small numbers travel in a job; volumes stay in files that every rank reads itself (a shared filesystem
+ * on several hosts).
+ *
+ * Angles are radians and shifts voxels, as everywhere inside subtomo (poses: core/rotate.ts); degrees
+ * exist only in the files users read and write (STAR, Dynamo .tbl) and in printed text.
+ */
+import type { Half } from '../core/halfmaps.ts';
+import type { Euler, Pose } from '../core/rotate.ts';
+import type { SagOptions } from '../core/sag.ts';
+import type { TiltRange } from '../core/wedge.ts';
+import type { AlignMethod } from './methods.ts';
+
+/** A soft-edged sphere about the box centre (core/filters.ts softSphereMask), voxels. */
+export interface SphereMask {
+  radius: number;
+  edge: number;
+}
+
+/** The SAG parameters a user may set (paper Algorithms 1–2 and Eq. 13); core/sag.ts documents each. */
+export type SagSettings = Pick<SagOptions, 'batchSize' | 'maxEpochs' | 'tolerance' | 'lambda'>;
+
+/** An FRM rotation candidate (particle ≈ Λ_R reference): ZYZ Euler angles of R and FRM's score. */
+export interface Candidate extends Euler {
+  score: number;
+}
+
+/** One particle of an alignment job. */
+export interface AlignParticle {
+  name: string;
+  /** Volume file of the subtomogram. */
+  path: string;
+  /** Tilt range of its tilt series (its missing wedge). */
+  tilt: TiltRange;
+  /** Reference it is aligned to (odd and even half-sets have their own). */
+  reference: string;
+  /** FRM rotation candidates, best first; FTM finds each one's translation in the rank. */
+  candidates: Candidate[];
+}
+
+/** Algorithm 3 over a list of particles: every (particle × candidate) pair refined, the lowest d winning. */
+export interface AlignJob {
+  method: AlignMethod;
+  particles: AlignParticle[];
+  /** FTM search radius, voxels. */
+  maxShift: number;
+  mask: SphereMask;
+  /**
+   * Box (even, ≤ n) the refinement runs at: both volumes Fourier-cropped (core/align.ts); shifts stay in
+   * original voxels. Omitted = no binning.
+   */
+  alignBox?: number;
+  /** SAG parameters ('sag', 'sag1'); omitted fields take core/sag.ts's defaults. */
+  sag?: SagSettings;
+  /** Seeds SAG's slice order; particle i × candidate j uses a stream derived from (seed, i, j). */
+  seed: number;
+  /** Where the results are written (JSON: ParticleAlignment[] in particle order). */
+  out: string;
+  /** Optional STAR with the winning poses (RELION conventions, io/particlestar.ts). */
+  outStar?: string;
+}
+
+/** The outcome of Algorithm 3 for one particle. */
+export interface ParticleAlignment {
+  name: string;
+  /** particle ≈ Λ_pose reference. */
+  pose: Pose;
+  ccc: number;
+  dissimilarity: number;
+  iterations: number;
+  /** Index of the winning candidate in the particle's list. */
+  candidateIndex: number;
+  /** Dissimilarity reached from every candidate (Algorithm 3 keeps the lowest). */
+  perCandidate: number[];
+}
+
+/** One particle of an averaging job. */
+export interface AverageParticle {
+  name: string;
+  path: string;
+  tilt: TiltRange;
+  pose: Pose;
+  half: Half;
+}
+
+/** Wedge-weighted odd, even and combined averages of posed particles (core/halfmaps.ts). */
+export interface AverageJob {
+  particles: AverageParticle[];
+  /** Output volume paths. */
+  out: { odd: string; even: string; combined: string };
+  /** Wedge-weight floor as a fraction of the particle count (core/average.ts). */
+  floorFraction?: number;
+}
