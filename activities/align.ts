@@ -10,6 +10,7 @@ import { shellOfResolution } from '../core/filters.ts';
 import type { Half } from '../core/halfmaps.ts';
 import { type RefinementSettings, alignJob, findCandidates, runAlignment } from '../drivers/align.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
+import type { MpiRanks } from '../model/jobs.ts';
 import type { AlignParticle, Candidate, ParticleAlignment, SagSettings } from '../model/jobs.ts';
 import type { AlignMethod } from '../model/methods.ts';
 import { checkedRef, invalidInput, readJsonArtifact, readVolumeArtifact, reportProgress, runCampaignStep, type Reuse } from './common.ts';
@@ -71,8 +72,7 @@ export interface RefineInput {
   seed: number;
   /** Resolution (Å) the references were low-passed at: the refinement runs binned to the box that holds it. */
   referenceResolution: number;
-  mpiRanks: number;
-  hostfile?: string;
+  mpi: MpiRanks;
 }
 
 export interface RefineResult extends Reuse {
@@ -109,7 +109,8 @@ export async function refine(input: RefineInput): Promise<RefineResult> {
     step: 'refine',
     params: settings,
     inputs: { halves: input.halves, candidates: input.candidates, odd: input.references.odd, even: input.references.even },
-    mpi: { np: input.mpiRanks, hostfile: input.hostfile },
+    mpi: input.mpi,
+    boxSize: set.boxSize,
     total: entries.reduce((sum, p) => sum + p.candidates.length, 0),
     run: async (dir, exec) => {
       const job = alignJob(entries, settings, { results: join(dir, 'alignment.json'), star: join(dir, 'poses.star') });

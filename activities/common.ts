@@ -3,15 +3,14 @@
  * non-retryable failure, and progress reporting that heartbeats, yields the event loop (so heartbeats and
  * cancellation get through a CPU-bound loop) and stops at cancellation.
  */
-import { readFile } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Volume } from '../core/volume.ts';
-import { ArtifactStore, verifyRef, type ArtifactRef, type StepResult } from '../io/artifacts.ts';
+import { ArtifactChangedError, ArtifactStore, readVerified, verifyRef, type ArtifactRef, type StepResult } from '../io/artifacts.ts';
 import { EmError } from '../io/em.ts';
 import { MrcError } from '../io/mrc.ts';
-import { readVolume } from '../io/volumes.ts';
+import { parseVolume } from '../io/volumes.ts';
 
 /** Bump when an activity's output for the same inputs changes, so stored results are not reused. */
 export const CAMPAIGN_CODE_VERSION = 'campaign-2';
@@ -90,32 +89,59 @@ export function heartbeatIntervalMs(): number {
   return Math.min(2_000, timeout ? Math.max(200, Math.floor(timeout / 3)) : 2_000);
 }
 
+/**
+ * The non-retryable failure for an input that changed after it was recorded. When the input is the output of
+ * an earlier step, that step is marked for recomputation first: the failed activity cannot recompute it (its
+ * input refs are fixed in the workflow history), but `subtomo campaign resume` then will, instead of failing
+ * the same way forever.
+ */
+async function changedInput(what: string, err: ArtifactChangedError): Promise<ApplicationFailure> {
+  const producer = ArtifactStore.producerOf(err.ref.path);
+  if (!producer) return invalidInput(`${what}: ${err.message}`, err);
+  await producer.store.invalidate(producer.key, `read by a later step as ${what}: ${err.message}`);
+  return invalidInput(
+    `${what}: ${err.message}. The step that wrote it will be recomputed when the campaign is resumed (subtomo campaign resume).`,
+    err,
+  );
+}
+
 /** The input file behind `ref` unchanged since it was recorded, else a non-retryable failure naming it. */
 export async function checkedRef(ref: ArtifactRef, what: string): Promise<ArtifactRef> {
   try {
     await verifyRef(ref);
   } catch (err) {
-    throw invalidInput(`${what}: ${(err as Error).message}`, err);
+    if (err instanceof ArtifactChangedError) throw await changedInput(what, err);
+    throw err;
   }
   return ref;
 }
 
-/** Reads a verified volume artifact; a corrupt or changed file is a non-retryable failure naming it. */
-export async function readVolumeArtifact(ref: ArtifactRef, what: string): Promise<Volume> {
-  await checkedRef(ref, what);
+/** The bytes of an artifact, checked against its hash as they are read (see checkedRef for failures). */
+async function verifiedBytes(ref: ArtifactRef, what: string): Promise<Uint8Array> {
   try {
-    return await readVolume(ref.path);
+    return await readVerified(ref);
+  } catch (err) {
+    if (err instanceof ArtifactChangedError) throw await changedInput(what, err);
+    throw err;
+  }
+}
+
+/** Reads a volume artifact, verified as it is read; a corrupt or changed file is a non-retryable failure naming it. */
+export async function readVolumeArtifact(ref: ArtifactRef, what: string): Promise<Volume> {
+  const bytes = await verifiedBytes(ref, what);
+  try {
+    return parseVolume(bytes, ref.path);
   } catch (err) {
     if (err instanceof MrcError || err instanceof EmError) throw invalidInput(`${what}: ${err.message}`, err);
     throw err;
   }
 }
 
-/** Parses a JSON artifact written by an earlier step (verified first). */
+/** Parses a JSON artifact written by an earlier step, verified as it is read. */
 export async function readJsonArtifact<T>(ref: ArtifactRef, what: string): Promise<T> {
-  await checkedRef(ref, what);
+  const bytes = await verifiedBytes(ref, what);
   try {
-    return JSON.parse(await readFile(ref.path, 'utf8')) as T;
+    return JSON.parse(new TextDecoder().decode(bytes)) as T;
   } catch (err) {
     throw invalidInput(`${what} ${ref.path} is not valid JSON: ${(err as Error).message}`, err);
   }

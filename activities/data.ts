@@ -9,9 +9,9 @@ import { SimulationConfigError, densityModel, validateSimulationConfig, type Sim
 import { tiltRangeDegrees } from '../core/wedge.ts';
 import { writeSimulatedDataset } from '../drivers/simulate.ts';
 import { refOf, type ArtifactRef } from '../io/artifacts.ts';
-import { MrcError, readMrc } from '../io/mrc.ts';
 import { readParticleStar, type ParticleStar } from '../io/particlestar.ts';
 import { buildAssembly, readStructure } from '../io/pdb.ts';
+import { assertNotConstant, readVolume } from '../io/volumes.ts';
 import type { SimulatedData, StarData } from '../model/campaign.ts';
 import { CTF_DEFAULTS, SIMULATION_DEFAULTS } from '../model/defaults.ts';
 import { invalidInput, reportProgress, runCampaignStep, type Reuse } from './common.ts';
@@ -130,10 +130,13 @@ async function starParticles(star: ArtifactRef): Promise<{ parsed: ParticleStar;
     throw invalidInput((err as Error).message, err);
   }
   const refs: ArtifactRef[] = [];
-  const names = new Set<string>();
+  const paths = new Map<string, number>();
   for (const [row, p] of parsed.particles.entries()) {
-    if (names.has(p.imageName)) throw invalidInput(`${star.path}: particle ${p.imageName} is listed twice (rows must name distinct files)`);
-    names.add(p.imageName);
+    const twice = paths.get(p.path);
+    if (twice !== undefined) {
+      throw invalidInput(`${star.path}: rows ${twice + 1} and ${row + 1} name the same file ${p.path}; each particle must be listed once (one half-set each)`);
+    }
+    paths.set(p.path, row);
     refs.push(await refOf(p.path).catch((err: Error) => {
       throw invalidInput(`${star.path}: particle ${row + 1} (${p.imageName}): ${err.message}`, err);
     }));
@@ -152,10 +155,10 @@ async function loadStep(workdir: string, star: ArtifactRef) {
       // Every map is read in full now, so a corrupt one stops the campaign before any work is spent on it.
       let volume;
       try {
-        volume = await readMrc(p.path, { voxelSize: parsed.voxelSize });
+        volume = await readVolume(p.path, { voxelSize: parsed.voxelSize });
+        assertNotConstant(volume, p.path);
       } catch (err) {
-        if (err instanceof MrcError) throw invalidInput(`particle ${i + 1} of ${star.path}: ${err.message}`, err);
-        throw err;
+        throw invalidInput(`particle ${i + 1} of ${star.path}: ${(err as Error).message}`, err);
       }
       if (i === 0) boxSize = volume.n;
       else if (volume.n !== boxSize) {

@@ -19,6 +19,7 @@ import { runAverage } from '../drivers/average.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
 import { writeMrc } from '../io/mrc.ts';
 import type { InitialPoses } from '../model/campaign.ts';
+import type { MpiRanks } from '../model/jobs.ts';
 import type { AverageJob } from '../model/jobs.ts';
 import { runAverageJob } from '../mpi/averageWork.ts';
 import {
@@ -131,8 +132,7 @@ export interface AverageHalvesInput {
   halves: ArtifactRef;
   /** Poses per particle: the refine step's ParticleAlignment[] JSON (or any PoseEntry[]). */
   alignment: ArtifactRef;
-  mpiRanks: number;
-  hostfile?: string;
+  mpi: MpiRanks;
 }
 
 export interface AverageHalvesResult extends Reuse {
@@ -141,7 +141,7 @@ export interface AverageHalvesResult extends Reuse {
 
 /** Wedge-weighted odd, even and combined averages with the aligned poses, as an MPI job of mpi/averageRank.ts. */
 export async function averageHalves(input: AverageHalvesInput): Promise<AverageHalvesResult> {
-  const { particles } = await readParticleSet(input.halves);
+  const { set, particles } = await readParticleSet(input.halves);
   const poses = posesByName(await readJsonArtifact<PoseEntry[]>(input.alignment, 'alignment'), particles, input.alignment.path);
   for (const p of particles) await checkedRef(p.ref, `particle ${p.name}`);
   const step = await runMpiStep({
@@ -149,7 +149,8 @@ export async function averageHalves(input: AverageHalvesInput): Promise<AverageH
     step: 'average-halves',
     params: {},
     inputs: { halves: input.halves, alignment: input.alignment },
-    mpi: { np: input.mpiRanks, hostfile: input.hostfile },
+    mpi: input.mpi,
+    boxSize: set.boxSize,
     total: particles.length,
     run: async (dir, exec) => {
       await runAverage(averageJob(particles, poses, dir), { ...exec, jobFile: join(dir, 'average-job.json') });

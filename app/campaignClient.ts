@@ -6,10 +6,11 @@ import { randomUUID } from 'node:crypto';
 import { access, readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Client, Connection, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { parse as parseYaml } from 'yaml';
 import { simulationConfigOf } from '../activities/data.ts';
+import type { ConnectionSettings } from '../infra/connection.ts';
 import { validateConfig, type CampaignConfig } from '../model/campaign.ts';
 import type { campaign, CampaignInput } from '../workflows/campaign.ts';
 import { DEFAULT_QUEUES, type Queues } from '../workflows/queues.ts';
@@ -23,11 +24,13 @@ export function webUiUrl(address: string, workflowId?: string): string {
   return workflowId ? `${base}/${encodeURIComponent(workflowId)}` : base;
 }
 
-export async function connectClient(address: string): Promise<{ client: Client; close: () => Promise<void> }> {
-  const connection = await Connection.connect({ address }).catch((err: Error) => {
-    throw new Error(`cannot reach Temporal at ${address} (${err.message}); start it with infra/server.sh start or npm run demo`);
+/** A client of the server `settings` describe (address, namespace, TLS, API key: infra/connection.ts). */
+export async function connectClient(settings: ConnectionSettings): Promise<{ client: Client; close: () => Promise<void> }> {
+  const { address, namespace, tls, apiKey } = settings;
+  const connection = await Connection.connect({ address, ...(tls && { tls }), ...(apiKey && { apiKey }) }).catch((err: Error) => {
+    throw new Error(`cannot reach Temporal at ${address} (${err.message}); start a local one with npm run server, or see docs/security.md for a remote cluster`);
   });
-  return { client: new Client({ connection }), close: () => connection.close() };
+  return { client: new Client({ connection, namespace }), close: () => connection.close() };
 }
 
 /**
@@ -72,6 +75,8 @@ export async function loadCampaignConfig(path: string): Promise<CampaignConfig> 
 
 export interface StartOptions {
   workflowId?: string;
+  /** Start even if a campaign with this workflow id completed before (its steps come from the store). */
+  rerun?: boolean;
   queues?: Partial<Queues>;
   heartbeatTimeout?: string;
   continueAsNewEvery?: number;
@@ -81,15 +86,32 @@ export function newCampaignId(config: CampaignConfig): string {
   return `campaign-${config.name}-${randomUUID().slice(0, 8)}`;
 }
 
-/** Starts a campaign workflow on the cpu queue (its workers run the workflows). */
+/**
+ * Starts a campaign workflow on the cpu queue (its workers run the workflows). A workflow id that a completed
+ * (or running) campaign already has is refused, unless `rerun` asks to run a completed one again; failed or
+ * cancelled ones are continued with `resumeCampaign`.
+ */
 export async function startCampaign(client: Client, config: CampaignConfig, opts: StartOptions = {}): Promise<WorkflowHandleWithFirstExecutionRunId<typeof campaign>> {
   const queues = { ...DEFAULT_QUEUES, ...opts.queues };
   const input: CampaignInput = { config, queues, heartbeatTimeout: opts.heartbeatTimeout, continueAsNewEvery: opts.continueAsNewEvery };
-  return client.workflow.start<typeof campaign>(CAMPAIGN_WORKFLOW, {
-    taskQueue: queues.cpu,
-    workflowId: opts.workflowId ?? newCampaignId(config),
-    args: [input],
-  });
+  const workflowId = opts.workflowId ?? newCampaignId(config);
+  try {
+    return await client.workflow.start<typeof campaign>(CAMPAIGN_WORKFLOW, {
+      taskQueue: queues.cpu,
+      workflowId,
+      workflowIdReusePolicy: opts.rerun ? 'ALLOW_DUPLICATE' : 'ALLOW_DUPLICATE_FAILED_ONLY',
+      args: [input],
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const state = (await client.workflow.getHandle(workflowId).describe()).status.name.toLowerCase();
+    throw new Error(
+      state === 'running'
+        ? `campaign ${workflowId} is running; follow it with: subtomo campaign watch ${workflowId}`
+        : `campaign ${workflowId} already ${state === 'completed' ? 'completed' : `exists (${state})`}; ` +
+          'give --rerun to run it again (its steps come from the artifact store), or choose another --id',
+    );
+  }
 }
 
 export type HistoryEvent = temporal.api.history.v1.IHistoryEvent;

@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Progress } from '../activities/common.ts';
 import { ProgressBar } from '../os/progress.ts';
 import {
@@ -70,12 +71,24 @@ export async function watchCampaign(client: Client, workflowId: string, interval
   }
   const final = await handle.describe();
   if (final.status.name !== 'COMPLETED') {
-    out(`campaign ${workflowId} ${final.status.name.toLowerCase()}`);
+    out(`campaign ${workflowId} ${final.status.name.toLowerCase()}: ${await failureCause(client, workflowId)}`);
     return null;
   }
   const result = await handle.result();
   for (; printed < result.iterations.length; printed++) out(iterationLine(result.iterations[printed]));
   return result;
+}
+
+/**
+ * Why a closed campaign did not complete: the failed step's own message (e.g. which file changed or which host
+ * did not answer: the first application failure in the chain of causes), or how it was cancelled or terminated.
+ */
+export async function failureCause(client: Client, workflowId: string): Promise<string> {
+  const error = await client.workflow.getHandle(workflowId).result().then(() => null, (err: unknown) => err);
+  if (!(error instanceof Error)) return 'no failure recorded';
+  let cause: Error = error;
+  while (!(cause instanceof ApplicationFailure) && cause.cause instanceof Error) cause = cause.cause;
+  return cause.message || cause.name;
 }
 
 export function resultSummary(r: CampaignResult): string {

@@ -26,7 +26,7 @@ export async function startEmbeddedCampaignRunner(port: number): Promise<Embedde
   const workers = await Promise.all((['cpu', 'mpi'] as const).map((role) =>
     createCampaignWorker({ connection: workerConnection, role, workflowBundle })));
   const running = workers.map((w) => w.run());
-  const { client, close } = await connectClient(server.address);
+  const { client, close } = await connectClient({ address: server.address, namespace: 'default' });
   return {
     client,
     address: server.address,

@@ -18,7 +18,7 @@
  * - Randomness: particle i draws its pose and noise from Rng.derive(seed, i) only, so it does not depend on
  *   how many particles a data set has, and a seed reproduces a data set bit for bit.
  */
-import { SIMULATION_DEFAULTS } from '../model/defaults.ts';
+import { MAX_BOX, SIMULATION_DEFAULTS } from '../model/defaults.ts';
 import { atomicMass, atomicNumber } from './elements.ts';
 import type { AtomPosition } from './elements.ts';
 import { fft1InPlace, fft2InPlace } from './fft.ts';
@@ -592,7 +592,7 @@ export function validateSimulationConfig(cfg: SimulationConfig): void {
   const check = (ok: boolean, field: string, message: string): void => {
     if (!ok) throw new SimulationConfigError(field, message);
   };
-  check(Number.isInteger(n) && n >= 8 && n % 2 === 0, 'n', `box size must be an even integer ≥ 8 voxels, got ${n}`);
+  check(Number.isInteger(n) && n >= 8 && n <= MAX_BOX && n % 2 === 0, 'n', `box size must be an even integer from 8 to ${MAX_BOX} voxels, got ${n}`);
   check(voxelSize > 0 && Number.isFinite(voxelSize), 'voxelSize', `voxel size must be positive (Å), got ${voxelSize}`);
   check(
     resolution >= 2 * voxelSize && Number.isFinite(resolution),

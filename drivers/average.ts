@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { AverageJob } from '../model/jobs.ts';
-import { runAverageJob } from '../mpi/averageWork.ts';
+import { averageGeometry, runAverageJob } from '../mpi/averageWork.ts';
 import { type Execution, runOnRanks } from './execution.ts';
 
 const AVERAGE_RANK = fileURLToPath(new URL('../mpi/averageRank.ts', import.meta.url));
@@ -12,7 +12,8 @@ const AVERAGE_RANK = fileURLToPath(new URL('../mpi/averageRank.ts', import.meta.
 /** Writes the three maps of `job.out`; progress counts particles. */
 export async function runAverage(job: AverageJob, exec: Execution): Promise<void> {
   if (exec.mpi) {
-    await runOnRanks(AVERAGE_RANK, job, job.out.combined, { ...exec, mpi: exec.mpi });
+    const boxSize = exec.boxSize ?? (await averageGeometry(job)).n;
+    await runOnRanks(AVERAGE_RANK, job, job.out.combined, { ...exec, mpi: exec.mpi, boxSize });
     return;
   }
   await runAverageJob(job, (p) => {

@@ -50,6 +50,32 @@ else
   say "Temporal CLI built: $("$temporal_bin" --version)"
 fi
 
+# --- Python readers of the ecosystem, for the interoperability tests ---------------------------------
+# mrcfile (CCP-EM) and starfile (teamtomo) read what subtomo writes in test/mrc.test.ts and
+# test/particles-interop.test.ts (found through test/helpers/python.ts). Pinned with every dependency (the
+# set pip resolved for Python 3.11), so each machine runs the same readers; re-created when the list changes.
+interop_venv="$cache/interop-venv"
+interop_requirements="mrcfile==1.5.4 starfile==0.5.13 numpy==2.2.6 pandas==2.2.3 pyarrow==26.0.1 python-dateutil==4.0.0 pytz==2026.6 tzdata==2026.6 typing_extensions==4.16.0"
+interop_stamp="$interop_venv/.subtomo-requirements"
+if [ -x "$interop_venv/bin/python" ] && [ -f "$interop_stamp" ] && [ "$(cat "$interop_stamp")" = "$interop_requirements" ] &&
+  "$interop_venv/bin/python" -c 'import mrcfile, starfile' 2>/dev/null; then
+  say "Python interop venv cached: $interop_venv ($interop_requirements)"
+else
+  # Debian ships venv's pip bootstrap (ensurepip) in a separate package.
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    say "installing Python venv support (apt-get install python3 python3-venv)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+  fi
+  say "creating Python venv $interop_venv: pip install $interop_requirements"
+  rm -rf "$interop_venv"
+  python3 -m venv "$interop_venv"
+  # shellcheck disable=SC2086 # the requirements are separate words
+  "$interop_venv/bin/python" -m pip install --quiet --disable-pip-version-check $interop_requirements
+  echo "$interop_requirements" >"$interop_stamp"
+  say "Python interop venv ready: $("$interop_venv/bin/python" -c 'from importlib.metadata import version as v; print("mrcfile", v("mrcfile"), "starfile", v("starfile"))')"
+fi
+
 # --- MPI check: two real ranks exercise the koffi binding --------------------------------------------
 say "checking MPI with 2 ranks"
 (cd "$repo" && node --import tsx mpi/checkInstall.ts)

@@ -1,7 +1,7 @@
 /**
  * `npx tsx infra/server.ts start|stop|status [options]` — manage the local Temporal dev server.
  *
- *   start  [--port 7233] [--ui-port PORT+1000] [--headless] [--ip 127.0.0.1] [--db FILE] [--state-dir DIR]
+ *   start  [--port 7233] [--ui-port PORT+1000] [--headless] [--ip 127.0.0.1 [--insecure-remote]] [--db FILE] [--state-dir DIR]
  *   stop   [--state-dir DIR]
  *   status [--state-dir DIR]      exit code 0 if serving, 1 otherwise
  */
@@ -9,11 +9,14 @@ import { Args, UsageError } from '../os/args.ts';
 import { defaultStateDir, serverStatus, startServer, stopServer } from './temporal.ts';
 
 const USAGE =
-  'infra/server.ts start [--port 7233] [--ui-port N] [--headless] [--ip 127.0.0.1] [--db FILE] [--state-dir DIR]\n' +
+  'infra/server.ts start [--port 7233] [--ui-port N] [--headless] [--ip 127.0.0.1 [--insecure-remote]] [--db FILE] [--state-dir DIR]\n' +
   '       infra/server.ts stop|status [--state-dir DIR]';
 
 async function main(argv: string[]): Promise<number> {
-  const args = new Args(argv);
+  const args = new Args(argv, {
+    values: ['port', 'ui-port', 'ip', 'db', 'state-dir'],
+    switches: ['headless', 'insecure-remote'],
+  });
   const [action] = args.positional;
   const stateDir = args.string('state-dir', defaultStateDir());
   switch (action) {
@@ -23,6 +26,7 @@ async function main(argv: string[]): Promise<number> {
         uiPort: args.has('ui-port') ? args.int('ui-port') : undefined,
         ui: !args.has('headless'),
         ip: args.string('ip', '127.0.0.1'),
+        insecureRemote: args.has('insecure-remote'),
         dbFile: args.optionalString('db'),
         stateDir,
       });

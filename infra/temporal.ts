@@ -35,8 +35,13 @@ export interface ServerOptions {
   uiPort?: number;
   /** Serve the Web UI (default true); false passes --headless. */
   ui?: boolean;
-  /** Bind address (default 127.0.0.1; 0.0.0.0 lets workers on other machines connect). */
+  /**
+   * Bind address (default 127.0.0.1). Anything but loopback needs `insecureRemote`: the dev server has no TLS
+   * and no authentication, so whoever reaches the port can start, read and cancel workflows (docs/security.md).
+   */
   ip?: string;
+  /** Allow a non-loopback `ip` although the server is then open to the network (see `ip`). */
+  insecureRemote?: boolean;
   /** SQLite database (default <stateDir>/temporal.sqlite); its parent directory is created. */
   dbFile?: string;
   stateDir?: string;
@@ -197,6 +202,11 @@ async function logTail(logFile: string, lines = 20): Promise<string> {
   return tail ? `; last lines of ${logFile}:\n${tail}` : `; see ${logFile}`;
 }
 
+/** 127.0.0.0/8, ::1 and localhost. */
+export function isLoopback(ip: string): boolean {
+  return ip === 'localhost' || ip === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ip);
+}
+
 const clientHost = (ip: string) => (ip === '0.0.0.0' || ip === '::' ? '127.0.0.1' : ip);
 
 /** Set the namespace retention to 720 h unless it already is (it persists in the SQLite file). */
@@ -234,6 +244,13 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const ui = opts.ui ?? true;
   const uiPort = ui ? (opts.uiPort ?? port + 1000) : null;
   const ip = opts.ip ?? '127.0.0.1';
+  if (!isLoopback(ip) && !opts.insecureRemote) {
+    throw new Error(
+      `refusing to serve Temporal on ${ip}: the dev server has no TLS or authentication, so anyone who can reach it can ` +
+        'run and cancel campaigns. Use 127.0.0.1 with an SSH tunnel for remote workers, a Temporal cluster with mTLS ' +
+        '(docs/security.md), or pass --insecure-remote on a network you trust.',
+    );
+  }
   const dbFile = resolve(opts.dbFile ?? join(stateDir, 'temporal.sqlite'));
   const timeoutMs = opts.readyTimeoutMs ?? 60_000;
   const address = `${clientHost(ip)}:${port}`;

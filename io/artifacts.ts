@@ -10,11 +10,11 @@
  * What crosses Temporal is only the small JSON `ArtifactRef` — never the data.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { appendFile, lstat, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { type Stats, createReadStream } from 'node:fs';
+import { appendFile, lstat, mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { processAlive } from '../os/process.ts';
+import { processAlive, readProcess, sameProcessAlive } from '../os/process.ts';
 import { writeFileAtomic } from './atomic.ts';
 
 /** A file passed between steps (and through Temporal payloads). */
@@ -38,16 +38,18 @@ export interface StepResult {
 
 export interface StoreEvent {
   time: string;
-  event: 'reuse' | 'compute';
+  /** `invalid`: a completed step's output no longer matched its recorded hash, so the step is recomputed. */
+  event: 'reuse' | 'compute' | 'invalid';
   key: string;
   label?: string;
+  /** For `invalid`: which output changed and how. */
+  reason?: string;
 }
 
 interface MarkerEntry {
   file: string;
   sha256: string;
   bytes: number;
-  mtimeMs: number;
 }
 
 interface DoneMarker {
@@ -59,6 +61,31 @@ interface DoneMarker {
 }
 
 const MARKER_FORMAT = 'subtomo-step/1';
+/** A step lock is refreshed this often by its holder, broken when not refreshed for LOCK_STALE_MS. */
+const LOCK_REFRESH_MS = 5_000;
+const LOCK_STALE_MS = 60_000;
+const LOCK_POLL_MS = 1_000;
+
+interface LockHolder {
+  host: string;
+  pid: number;
+  startTime: number;
+}
+
+/** A lock whose holder is gone: on this host by pid and start time, elsewhere by its refresh time. */
+async function lockIsStale(path: string): Promise<boolean> {
+  const [text, st] = await Promise.all([readFile(path, 'utf8').catch(() => null), stat(path).catch(() => null)]);
+  if (text === null || st === null) return true;
+  let holder: LockHolder;
+  try {
+    holder = JSON.parse(text) as LockHolder;
+  } catch {
+    // Being written this very moment, or garbage: garbage is broken once it has not been touched for a while.
+    return Date.now() - st.mtimeMs > LOCK_STALE_MS;
+  }
+  if (holder.host === HOST) return !sameProcessAlive(holder.pid, holder.startTime);
+  return Date.now() - st.mtimeMs > LOCK_STALE_MS;
+}
 const MARKER_NAME = '.done';
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const HOST = hostname();
@@ -103,19 +130,53 @@ export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-const hashCache = new Map<string, { mtimeMs: number; size: number; sha256: string }>();
+/**
+ * File hashes already computed by this process, valid while the file's identity and change time are the
+ * same. The change time (ctime) advances on every write and every utimes() and cannot be set back, so a file
+ * overwritten in place with its size and mtime restored is hashed again.
+ */
+const hashCache = new Map<string, { fingerprint: string; sha256: string }>();
 
-/** sha256 of a file's content; cached per absolute path and invalidated when its mtime or size changes. */
+function fingerprint(st: Stats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+/** sha256 of a file's content (cached per path while the file is unchanged, see `hashCache`). */
 export async function hashFile(path: string): Promise<string> {
   const abs = resolve(path);
   const st = await stat(abs);
   const hit = hashCache.get(abs);
-  if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.sha256;
+  if (hit && hit.fingerprint === fingerprint(st)) return hit.sha256;
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
   const sha256 = hash.digest('hex');
-  hashCache.set(abs, { mtimeMs: st.mtimeMs, size: st.size, sha256 });
+  // A write during the read changes ctime: then the hash may describe neither version, so it is not kept.
+  const after = await stat(abs);
+  if (fingerprint(after) === fingerprint(st)) hashCache.set(abs, { fingerprint: fingerprint(st), sha256 });
   return sha256;
+}
+
+/**
+ * The content of an artifact, read once and checked against its recorded hash while in memory (no second
+ * read): what steps use to read their inputs.
+ */
+export async function readVerified(ref: ArtifactRef): Promise<Uint8Array> {
+  const bytes = await readFile(ref.path).catch((err: NodeJS.ErrnoException) => {
+    throw new ArtifactChangedError(ref, err.code === 'ENOENT' ? 'is gone' : `cannot be read (${err.message})`);
+  });
+  const sha256 = sha256Hex(bytes);
+  if (bytes.length !== ref.bytes || sha256 !== ref.sha256) {
+    throw new ArtifactChangedError(ref, `now has ${bytes.length} bytes sha256 ${sha256.slice(0, 12)}…`);
+  }
+  return bytes;
+}
+
+/** A file behind an ArtifactRef no longer has the content recorded for it. */
+export class ArtifactChangedError extends Error {
+  constructor(readonly ref: ArtifactRef, found: string) {
+    super(`artifact ${ref.path} changed since it was recorded (expected ${ref.bytes} bytes sha256 ${ref.sha256.slice(0, 12)}…; it ${found})`);
+    this.name = 'ArtifactChangedError';
+  }
 }
 
 /** Reference to an existing file (e.g. a user's input MRC) so it can feed a step key. */
@@ -128,14 +189,13 @@ export async function refOf(path: string): Promise<ArtifactRef> {
   return { path: abs, sha256: await hashFile(abs), bytes: st.size };
 }
 
-/** Throws if the file behind a reference is gone or no longer has the recorded content. */
+/** Throws an ArtifactChangedError if the file behind a reference is gone or no longer has the recorded content. */
 export async function verifyRef(ref: ArtifactRef): Promise<void> {
-  const now = await refOf(ref.path);
-  if (now.bytes !== ref.bytes || now.sha256 !== ref.sha256) {
-    throw new Error(
-      `artifact ${ref.path} changed since it was recorded (expected ${ref.bytes} bytes sha256 ${ref.sha256.slice(0, 12)}…, ` +
-        `found ${now.bytes} bytes sha256 ${now.sha256.slice(0, 12)}…)`,
-    );
+  const st = await stat(ref.path).catch(() => null);
+  if (!st?.isFile()) throw new ArtifactChangedError(ref, 'is gone');
+  const sha256 = await hashFile(ref.path);
+  if (st.size !== ref.bytes || sha256 !== ref.sha256) {
+    throw new ArtifactChangedError(ref, `now has ${st.size} bytes sha256 ${sha256.slice(0, 12)}…`);
   }
 }
 
@@ -177,8 +237,9 @@ export class ArtifactStore {
   }
 
   /**
-   * Outputs of a complete step, or null if the step never completed or an output has since gone missing or
-   * changed (size differs, or mtime differs and the content hash no longer matches).
+   * Outputs of a complete step, each checked against its recorded content hash (whatever its mtime says), or
+   * null if the step never completed. A step whose output has gone or changed is recorded as `invalid` in the
+   * reuse log and returns null, so it is recomputed rather than reused.
    */
   async completedOutputs(key: string): Promise<StepOutputs | null> {
     const dir = this.stepDir(key);
@@ -191,27 +252,87 @@ export class ArtifactStore {
     if (marker.format !== MARKER_FORMAT || marker.key !== key) return null;
     const outputs: StepOutputs = {};
     for (const [name, entry] of Object.entries(marker.outputs)) {
-      const path = join(dir, entry.file);
-      const st = await stat(path).catch(() => null);
-      if (!st || !st.isFile() || st.size !== entry.bytes) return null;
-      if (st.mtimeMs !== entry.mtimeMs && (await hashFile(path)) !== entry.sha256) return null;
-      outputs[name] = { path, sha256: entry.sha256, bytes: entry.bytes };
+      const ref = { path: join(dir, entry.file), sha256: entry.sha256, bytes: entry.bytes };
+      try {
+        await verifyRef(ref);
+      } catch (err) {
+        await this.invalidate(key, `output '${name}': ${(err as Error).message}`, marker.label);
+        return null;
+      }
+      outputs[name] = ref;
     }
     return outputs;
+  }
+
+  /**
+   * Marks the complete step `key` as not complete (its done-marker is set aside), so the next run of the step
+   * recomputes it; records why in the reuse log.
+   */
+  async invalidate(key: string, reason: string, label?: string): Promise<void> {
+    const marker = join(this.stepDir(key), MARKER_NAME);
+    await rename(marker, `${marker}.invalid-${Date.now()}`).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await this.record('invalid', key, label, reason);
+  }
+
+  /** The store and step key that `path` is an output of (`<root>/work/<key[0:2]>/<key>/…`), or null. */
+  static producerOf(path: string): { store: ArtifactStore; key: string } | null {
+    const parts = resolve(path).split(sep);
+    for (let i = parts.length - 4; i >= 1; i--) {
+      const [work, prefix, key] = parts.slice(i, i + 3);
+      if (work === 'work' && SHA256_HEX.test(key) && key.startsWith(prefix) && prefix.length === 2) {
+        return { store: new ArtifactStore(parts.slice(0, i).join(sep) || sep), key };
+      }
+    }
+    return null;
   }
 
   /**
    * Reuse the complete result of `key`, or run `fn` in a fresh temp dir and commit its outputs atomically.
    * `fn` returns the output files it wrote (name → path inside the temp dir); it must not embed the temp dir's
    * path in their content, since the dir is renamed. If `fn` throws, nothing is committed.
+   *
+   * One computation per key at a time: a step lock (`<key>.lock` beside the step directory) is held while
+   * `fn` runs, and a second caller — another worker or another campaign sharing the workdir — waits for it
+   * (calling `onWait` about once a second, e.g. to heartbeat) and then reuses its result. A lock whose holder
+   * is dead (on this host: its pid and start time; elsewhere: no refresh for LOCK_STALE_MS) is broken.
    */
-  async runStep(key: string, fn: (tmpDir: string) => Promise<OutputManifest>, label?: string): Promise<StepResult> {
+  async runStep(
+    key: string,
+    fn: (tmpDir: string) => Promise<OutputManifest>,
+    label?: string,
+    opts: { onWait?: () => Promise<void> | void } = {},
+  ): Promise<StepResult> {
     const dir = this.stepDir(key);
-    const existing = await this.completedOutputs(key);
-    if (existing) {
-      await this.record('reuse', key, label);
-      return { reused: true, dir, outputs: existing };
+    for (;;) {
+      const existing = await this.completedOutputs(key);
+      if (existing) {
+        await this.record('reuse', key, label);
+        return { reused: true, dir, outputs: existing };
+      }
+      const lock = await this.tryLock(key);
+      if (!lock) {
+        await opts.onWait?.();
+        await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+        continue;
+      }
+      try {
+        // Completed between the check above and taking the lock: reuse it.
+        const finished = await this.completedOutputs(key);
+        if (finished) {
+          await this.record('reuse', key, label);
+          return { reused: true, dir, outputs: finished };
+        }
+        return await this.compute(key, fn, label);
+      } finally {
+        await lock.release();
+      }
     }
+  }
+
+  private async compute(key: string, fn: (tmpDir: string) => Promise<OutputManifest>, label?: string): Promise<StepResult> {
+    const dir = this.stepDir(key);
     await this.cleanTemp(key);
     const tmp = this.freshTempPath(key);
     await mkdir(tmp, { recursive: true });
@@ -231,6 +352,34 @@ export class ArtifactStore {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /** Takes the step lock of `key`, breaking a stale one; null while a live holder has it. */
+  private async tryLock(key: string): Promise<{ release(): Promise<void> } | null> {
+    const path = `${this.stepDir(key)}.lock`;
+    await mkdir(dirname(path), { recursive: true });
+    const me = readProcess(process.pid);
+    const holder: LockHolder = { host: HOST, pid: process.pid, startTime: me?.startTime ?? 0 };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await writeFile(path, JSON.stringify(holder), { flag: 'wx' });
+        const refresh = setInterval(() => {
+          const now = new Date();
+          utimes(path, now, now).catch(() => undefined);
+        }, LOCK_REFRESH_MS);
+        return {
+          release: async () => {
+            clearInterval(refresh);
+            await rm(path, { force: true });
+          },
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      if (!(await lockIsStale(path))) return null;
+      await rm(path, { force: true });
+    }
+    return null;
   }
 
   /**
@@ -260,11 +409,7 @@ export class ArtifactStore {
 
   private refsFromMarker(dir: string, marker: DoneMarker): StepOutputs {
     const outputs: StepOutputs = {};
-    for (const [name, e] of Object.entries(marker.outputs)) {
-      const path = join(dir, e.file);
-      hashCache.set(path, { mtimeMs: e.mtimeMs, size: e.bytes, sha256: e.sha256 });
-      outputs[name] = { path, sha256: e.sha256, bytes: e.bytes };
-    }
+    for (const [name, e] of Object.entries(marker.outputs)) outputs[name] = { path: join(dir, e.file), sha256: e.sha256, bytes: e.bytes };
     return outputs;
   }
 
@@ -293,8 +438,8 @@ export class ArtifactStore {
     return removed;
   }
 
-  private async record(event: StoreEvent['event'], key: string, label?: string): Promise<void> {
-    const line: StoreEvent = { time: new Date().toISOString(), event, key, ...(label ? { label } : {}) };
+  private async record(event: StoreEvent['event'], key: string, label?: string, reason?: string): Promise<void> {
+    const line: StoreEvent = { time: new Date().toISOString(), event, key, ...(label ? { label } : {}), ...(reason ? { reason } : {}) };
     await mkdir(this.root, { recursive: true });
     await appendFile(this.logPath, `${JSON.stringify(line)}\n`);
   }
@@ -311,8 +456,8 @@ export class ArtifactStore {
   /** Totals over `root/reuse.log` (all processes that used this campaign directory). */
   async counts(): Promise<{ reused: number; computed: number }> {
     const events = await this.events();
-    const reused = events.filter((e) => e.event === 'reuse').length;
-    return { reused, computed: events.length - reused };
+    const count = (e: StoreEvent['event']) => events.filter((x) => x.event === e).length;
+    return { reused: count('reuse'), computed: count('compute') };
   }
 }
 
@@ -331,7 +476,7 @@ async function describeOutputs(tmp: string, manifest: OutputManifest, stepName: 
     if (!st) throw new Error(`step ${stepName}: output '${name}' (${given}) was not written`);
     if (!st.isFile()) throw new Error(`step ${stepName}: output '${name}' (${given}) is not a regular file`);
     if (rel === MARKER_NAME) throw new Error(`step ${stepName}: output '${name}' may not be named ${MARKER_NAME}`);
-    entries[name] = { file: rel.split(sep).join('/'), sha256: await hashFile(abs), bytes: st.size, mtimeMs: st.mtimeMs };
+    entries[name] = { file: rel.split(sep).join('/'), sha256: await hashFile(abs), bytes: st.size };
   }
   return entries;
 }

@@ -154,10 +154,11 @@ export function parseMrcHeader(bytes: Uint8Array, name: string, fileBytes = byte
   else if (saneInOrder(view, false)) little = false;
   else if (hasMapWord) little = stamp ?? true; // an MRC file with a broken header: the checks below say what is wrong
   else {
+    // No header values in the message: the file may be anything (a mistyped path), and messages end up in
+    // logs and workflow histories; its bytes must not.
     throw new MrcError(
       'not-mrc',
-      `${name} is not an MRC file: no 'MAP ' identifier at byte 208, and the sizes and mode at the start ` +
-        `(nx=${view.getInt32(0, true)}, mode=${view.getInt32(12, true)}) make no sense in either byte order`,
+      `${name} is not an MRC file: no 'MAP ' identifier at byte 208, and the sizes and mode at the start make no sense in either byte order`,
     );
   }
   const i32 = (off: number): number => view.getInt32(off, little);
@@ -272,7 +273,18 @@ export interface ReadMrcOptions {
 
 /** Read a cubic MRC map as a Volume. */
 export async function readMrc(path: string, opts: ReadMrcOptions = {}): Promise<Volume> {
-  return parseMrc(await readFile(path), path, opts);
+  return parseMrc(await readFileNamed(path), path, opts);
+}
+
+/** The file's bytes; a failure names the path (Node's own EISDIR/EACCES messages do not). */
+export async function readFileNamed(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'does not exist' : e.code === 'EISDIR' ? 'is a directory, not a file' : e.code === 'EACCES' ? 'is not readable (permission denied)' : e.message;
+    throw new Error(`${path} ${why}`);
+  }
 }
 
 /** Decode a whole MRC file held in memory into a Volume; `nameForErrors` is how messages refer to it. */
@@ -414,9 +426,12 @@ function describeNonFinite({ count, first }: NonFinite, n: number): string {
 export interface WriteMrcOptions {
   /** Origin in Å (header words 50–52); default 0, 0, 0. */
   origin?: Triple;
-  /** Extra labels after the "subtomo <date>" one: at most 9, stored as printable ASCII cut to 80 characters. */
+  /** Extra labels after the "subtomo" one: at most 9, stored as printable ASCII cut to 80 characters. */
   labels?: string[];
-  /** Date for the "subtomo <date>" label; default now. */
+  /**
+   * Date for a "subtomo <date>" first label; default none ("subtomo"), so that the same volume always gives
+   * the same bytes and the artifact store's content hashes, and every step keyed on them, repeat exactly.
+   */
   date?: Date;
 }
 
@@ -427,9 +442,9 @@ export function encodeMrc(volume: Volume, opts: WriteMrcOptions = {}, nameForErr
   if (bad.count > 0) {
     throw new MrcError('non-finite', `cannot write ${nameForErrors}: the volume contains ${describeNonFinite(bad, n)}`);
   }
-  const date = opts.date ?? new Date();
+  const first = opts.date ? `subtomo ${opts.date.toISOString().slice(0, 19)}Z` : 'subtomo';
   // Labels are free text for people: characters outside printable ASCII become '?', and each is cut to 80.
-  const labels = [`subtomo ${date.toISOString().slice(0, 19)}Z`, ...(opts.labels ?? [])].map((l) =>
+  const labels = [first, ...(opts.labels ?? [])].map((l) =>
     l.replace(/[^\x20-\x7e]/g, '?').slice(0, 80),
   );
   if (labels.length > 10) throw new RangeError(`${nameForErrors}: an MRC header holds at most 10 labels, got ${labels.length}`);

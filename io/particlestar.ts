@@ -1,20 +1,19 @@
 /**
- * Particle lists as STAR files: what `subtomo simulate` writes and `subtomo align` / `subtomo average` read
- * and write. Poses use the one RELION conversion of io/star.ts (poseToRelion / poseFromRelion); the tilt
- * range of each particle's missing wedge travels in subtomo's own columns, which RELION ignores.
- *
- * Half-sets: RELION's rlnRandomSubset (1 = odd, 2 = even) when present, else alternating by row.
+ * subtomo's own particle STAR files, as `subtomo simulate` writes them and `subtomo align` / `subtomo average`
+ * read and write them. Reading goes through io/particles.ts (readParticleList) and adds what these commands
+ * still require: an image and a tilt range for every particle. Half-sets: rlnRandomSubset when present, else
+ * alternating by row. (Kept until the commands take a ParticleList.)
  */
 import { dirname, relative, resolve } from 'node:path';
 import { type Half, alternatingHalf } from '../core/halfmaps.ts';
-import { type Pose, degrees } from '../core/rotate.ts';
-import { type TiltRange, tiltRangeDegrees } from '../core/wedge.ts';
-import { readMrcHeader } from './mrc.ts';
-import { RELION_POSE_COLUMNS, type StarTable, poseFromRelion, poseToRelion, readStar, starNumber } from './star.ts';
+import type { Pose } from '../core/rotate.ts';
+import type { TiltRange } from '../core/wedge.ts';
+import { readParticleList } from './particles.ts';
+import { ALIGNMENT_COLUMNS, TILT_MAX_COLUMN, TILT_MIN_COLUMN, particleBlock, tiltColumns } from './relion.ts';
+import { RELION_POSE_COLUMNS, type StarTable, poseToRelion } from './star.ts';
+import { readStarDocument } from './starcells.ts';
 
-export const TILT_MIN_COLUMN = 'subtomoTiltMinDeg';
-export const TILT_MAX_COLUMN = 'subtomoTiltMaxDeg';
-export const ALIGNMENT_COLUMNS = ['subtomoCcc', 'subtomoDissimilarity', 'subtomoIterations', 'subtomoFrmCandidate'] as const;
+export { ALIGNMENT_COLUMNS, TILT_MAX_COLUMN, TILT_MIN_COLUMN, tiltColumns };
 
 export interface StarParticle {
   /** rlnImageName as written in the STAR file. */
@@ -34,95 +33,30 @@ export interface ParticleStar {
   voxelSize: number;
 }
 
-/** The particle table: data_particles (RELION ≥ 3.1), or the only block of an older file. */
-function particleTable(tables: readonly StarTable[], source: string): StarTable {
-  const named = tables.find((t) => t.name === 'particles');
-  if (named) return named;
-  if (tables.length === 1) return tables[0];
-  throw new Error(`${source}: no data_particles block (found: ${tables.map((t) => `data_${t.name}`).join(', ')})`);
-}
-
-function pixelSizeFromStar(tables: readonly StarTable[], particles: StarTable, source: string): number | null {
-  if (particles.columns.includes('rlnImagePixelSize') && particles.rows.length > 0) {
-    return starNumber(particles, 0, 'rlnImagePixelSize', source);
-  }
-  const optics = tables.find((t) => t.name === 'optics');
-  if (!optics || !optics.columns.includes('rlnImagePixelSize') || optics.rows.length === 0) return null;
-  const sizes = new Set(optics.rows.map((_, r) => starNumber(optics, r, 'rlnImagePixelSize', source)));
-  if (sizes.size > 1) {
-    throw new Error(`${source}: optics groups have different pixel sizes (${[...sizes].join(', ')} Å); subtomo needs one voxel size`);
-  }
-  return [...sizes][0];
-}
-
 /**
  * Reads a particle STAR file. Tilt columns are required (a wedge cannot be guessed); pose columns are
  * optional but must be complete. Errors name the file, the column and the row.
  */
 export async function readParticleStar(path: string): Promise<ParticleStar> {
   const source = resolve(path);
-  const tables = await readStar(source);
-  const table = particleTable(tables, source);
-  if (table.rows.length === 0) throw new Error(`${source}: the particle table is empty`);
+  const table = particleBlock(await readStarDocument(source));
   const missing = ['rlnImageName', TILT_MIN_COLUMN, TILT_MAX_COLUMN].filter((c) => !table.columns.includes(c));
   if (missing.length > 0) {
     throw new Error(
       `${source}: data_${table.name} lacks column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `_${c}`).join(', ')} ` +
-        '(subtomo needs each particle\'s MRC and the tilt range of its missing wedge, in degrees, as `subtomo simulate` writes them)',
+        "(subtomo needs each particle's MRC and the tilt range of its missing wedge, in degrees, as `subtomo simulate` writes them)",
     );
   }
-  const poseColumns = RELION_POSE_COLUMNS.filter((c) => table.columns.includes(c));
-  if (poseColumns.length > 0 && poseColumns.length < RELION_POSE_COLUMNS.length) {
-    const absent = RELION_POSE_COLUMNS.filter((c) => !table.columns.includes(c));
-    throw new Error(`${source}: incomplete pose columns, ${absent.map((c) => `_${c}`).join(', ')} missing`);
-  }
-  const hasPoses = poseColumns.length > 0;
+  const list = await readParticleList(source);
   const nameColumn = table.columns.indexOf('rlnImageName');
-  const subsetColumn = table.columns.indexOf('rlnRandomSubset');
-  const base = dirname(source);
-  const imageNames = table.rows.map((row) => String(row[nameColumn]));
-  const voxelSize = pixelSizeFromStar(tables, table, source) ?? (await headerVoxelSize(resolve(base, imageNames[0]), source));
-
-  const particles = table.rows.map((row, r): StarParticle => {
-    const tiltMinDeg = starNumber(table, r, TILT_MIN_COLUMN, source);
-    const tiltMaxDeg = starNumber(table, r, TILT_MAX_COLUMN, source);
-    if (!(tiltMinDeg >= -90 && tiltMaxDeg <= 90 && tiltMinDeg <= tiltMaxDeg)) {
-      throw new Error(`${source}: row ${r + 1} has tilt range [${tiltMinDeg}°, ${tiltMaxDeg}°]; expected −90° ≤ min ≤ max ≤ 90°`);
-    }
-    let half = alternatingHalf(r);
-    if (subsetColumn >= 0) {
-      const subset = starNumber(table, r, 'rlnRandomSubset', source);
-      if (subset !== 1 && subset !== 2) throw new Error(`${source}: row ${r + 1} has _rlnRandomSubset ${subset}; expected 1 or 2`);
-      half = subset === 1 ? 'odd' : 'even';
-    }
-    return {
-      imageName: imageNames[r],
-      path: resolve(base, imageNames[r]),
-      tilt: tiltRangeDegrees(tiltMinDeg, tiltMaxDeg),
-      pose: hasPoses ? poseFromRelion(table, r, voxelSize, source) : null,
-      half,
-    };
-  });
-  return { source, particles, voxelSize };
-}
-
-async function headerVoxelSize(path: string, source: string): Promise<number> {
-  const header = await readMrcHeader(path).catch((err: Error) => {
-    throw new Error(`${source}: no pixel size in the STAR file and the first particle cannot be read: ${err.message}`);
-  });
-  if (!(header.voxelSize > 0)) {
-    throw new Error(`${source}: no pixel size in the STAR file (rlnImagePixelSize) nor in the header of ${path}`);
-  }
-  return header.voxelSize;
-}
-
-/**
- * The tilt columns' values (degrees) of a tilt range: rounded to 1e-9° so that a range read from a file is
- * written back as the same decimal, not as the last bit of its radians round trip (60 → 59.99999999999999).
- */
-export function tiltColumns(tilt: TiltRange): [number, number] {
-  const deg = (a: number) => Math.round(degrees(a) * 1e9) / 1e9;
-  return [deg(tilt.min), deg(tilt.max)];
+  const particles = list.particles.map((p, r): StarParticle => ({
+    imageName: String(table.rows[p.sourceRow!][nameColumn]),
+    path: p.image!,
+    tilt: p.tilt!,
+    pose: p.pose ?? null,
+    half: p.half ?? alternatingHalf(r),
+  }));
+  return { source, particles, voxelSize: list.voxelSize! };
 }
 
 /** One particle of an alignment result, for `alignedParticleStar`. */

@@ -12,8 +12,8 @@
 import { extname } from 'node:path';
 import { fourierResize } from '../core/resample.ts';
 import { Volume } from '../core/volume.ts';
-import { readEm } from './em.ts';
-import { readMrc } from './mrc.ts';
+import { parseEm, readEm } from './em.ts';
+import { parseMrc, readMrc } from './mrc.ts';
 
 const FORMATS: Readonly<Record<string, 'mrc' | 'em'>> = { '.mrc': 'mrc', '.map': 'mrc', '.rec': 'mrc', '.em': 'em' };
 
@@ -22,15 +22,35 @@ export interface ReadVolumeOptions {
   voxelSize?: number;
 }
 
-/** A cubic volume from an MRC (.mrc/.map/.rec) or EM (.em) file. */
-export async function readVolume(path: string, opts: ReadVolumeOptions = {}): Promise<Volume> {
+function formatOf(path: string): 'mrc' | 'em' {
   const ext = extname(path).toLowerCase();
   const format = FORMATS[ext];
-  if (format === 'mrc') return readMrc(path, opts);
-  if (format === 'em') return readEm(path, opts);
-  throw new Error(
-    `${path}: unknown volume format '${ext || '(no extension)'}'; subtomo reads MRC (.mrc, .map, .rec) and EM (.em) volumes`,
-  );
+  if (!format) {
+    throw new Error(
+      `${path}: unknown volume format '${ext || '(no extension)'}'; subtomo reads MRC (.mrc, .map, .rec) and EM (.em) volumes`,
+    );
+  }
+  return format;
+}
+
+/** A cubic volume from an MRC (.mrc/.map/.rec) or EM (.em) file. */
+export async function readVolume(path: string, opts: ReadVolumeOptions = {}): Promise<Volume> {
+  return formatOf(path) === 'mrc' ? readMrc(path, opts) : readEm(path, opts);
+}
+
+/** A cubic volume from the bytes of a file named `path` (its extension gives the format). */
+export function parseVolume(bytes: Uint8Array, path: string, opts: ReadVolumeOptions = {}): Volume {
+  return formatOf(path) === 'mrc' ? parseMrc(bytes, path, opts) : parseEm(bytes, path, opts);
+}
+
+/**
+ * Throws when every voxel of `v` has the same value: an empty or failed extraction, or a file of zeros, that
+ * would otherwise fail deep inside the alignment (its normalised correlation is undefined).
+ */
+export function assertNotConstant(v: Volume, label: string): void {
+  const first = v.data[0];
+  for (let i = 1; i < v.data.length; i++) if (v.data[i] !== first) return;
+  throw new Error(`${label} is constant (every voxel is ${first}): an empty or failed extraction? subtomo cannot align it`);
 }
 
 /** Box and voxel size of a volume, and how messages name it, e.g. "particle particles/p_0001.mrc". */

@@ -4,7 +4,7 @@
  * (it travels in Temporal payloads) and validating it again returns it unchanged. Defaults shared with the
  * CLI come from model/defaults.ts; those below are the campaign's own.
  */
-import { ALIGNMENT_DEFAULTS, SIMULATION_DEFAULTS, defaultMaskRadius } from './defaults.ts';
+import { ALIGNMENT_DEFAULTS, MAX_BOX, SIMULATION_DEFAULTS, defaultMaskRadius } from './defaults.ts';
 import type { SagSettings } from './jobs.ts';
 import { ALIGN_METHODS, type AlignMethod } from './methods.ts';
 
@@ -50,6 +50,8 @@ export interface CampaignConfig {
     sag?: SagSettings;
     mpiRanks: number;
     hostfile?: string;
+    /** How mpirun runs the ranks (cluster networks, timeouts); absent = the defaults. */
+    mpi?: MpiOptions;
   };
   /**
    * Soft sphere alignment and FSC mask, in voxels. Without a radius the campaign takes the default of the
@@ -119,6 +121,21 @@ function str(raw: Raw, key: string, path: string, fallback?: string): string {
 
 const snrOf = (x: number): number | 'inf' => (x === Infinity ? 'inf' : x);
 
+/** The launcher settings of `alignment.mpi` (seconds for the timeouts). */
+export interface MpiOptions {
+  mca?: Record<string, string>;
+  args?: string[];
+  readyTimeout?: number;
+  stallTimeout?: number;
+}
+
+/** More ranks than this is a typo; the run-time check (mpi/preflight.ts) then bounds them by slots or cores. */
+export const MAX_RANKS = 4096;
+
+/** A name that is safe as a file or directory name: no separators, not '.' or '..'. */
+export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+
 const positiveInt = (x: number) => (Number.isInteger(x) && x > 0 ? null : 'must be a positive integer');
 const nonNegativeInt = (x: number) => (Number.isInteger(x) && x >= 0 ? null : 'must be a non-negative integer');
 const positive = (x: number) => (x > 0 ? null : 'must be positive');
@@ -129,7 +146,8 @@ const KNOWN = {
   top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'seed', 'registerHalves'],
   simulate: ['kind', 'simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'resolution', 'maxShift', 'defocus'],
   star: ['kind', 'star'],
-  alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'sag', 'mpiRanks', 'hostfile'],
+  alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'sag', 'mpiRanks', 'hostfile', 'mpi'],
+  mpi: ['mca', 'args', 'readyTimeout', 'stallTimeout'],
   sag: ['batchSize', 'maxEpochs', 'tolerance', 'lambda'],
   mask: ['radius', 'edge'],
 };
@@ -141,6 +159,9 @@ function rejectUnknown(raw: Raw, known: readonly string[], path: string): void {
 }
 
 function parseData(raw: Raw): SimulatedData | StarData {
+  if (raw.data === undefined) {
+    throw new ConfigError('data', "is required: { star: particles.star } for your particles, or { kind: simulate, … } for a simulated set");
+  }
   const data = obj(raw, 'data', '');
   if (data.kind !== undefined && data.kind !== 'simulate' && data.kind !== 'star') {
     throw new ConfigError('data.kind', `must be 'simulate' or 'star', got ${JSON.stringify(data.kind)}`);
@@ -151,7 +172,8 @@ function parseData(raw: Raw): SimulatedData | StarData {
   }
   rejectUnknown(data, KNOWN.simulate, 'data.');
   const p = 'data.';
-  const size = num(data, 'size', p, SIMULATION_DEFAULTS.size, (x) => (Number.isInteger(x) && x >= 16 && x % 2 === 0 ? null : 'must be an even integer ≥ 16'));
+  const size = num(data, 'size', p, SIMULATION_DEFAULTS.size, (x) =>
+    Number.isInteger(x) && x >= 16 && x <= MAX_BOX && x % 2 === 0 ? null : `must be an even integer from 16 to ${MAX_BOX}`);
   const tilt = num(data, 'tilt', p, SIMULATION_DEFAULTS.tiltDeg, (x) => (x > 0 && x <= 90 ? null : 'must be in (0, 90] degrees'));
   const tiltMin = num(data, 'tiltMin', p, -tilt, tiltAngle);
   const tiltMax = num(data, 'tiltMax', p, tilt, tiltAngle);
@@ -174,6 +196,32 @@ function parseData(raw: Raw): SimulatedData | StarData {
   return out;
 }
 
+/**
+ * `alignment.mpi`: OpenMPI MCA parameters (`mca: { btl_tcp_if_include: eth0 }`), further mpirun arguments,
+ * and the launcher's deadlines in seconds (mpi/launcher.ts). Absent or empty → undefined.
+ */
+function parseMpi(raw: Raw): MpiOptions | undefined {
+  rejectUnknown(raw, KNOWN.mpi, 'alignment.mpi.');
+  const p = 'alignment.mpi.';
+  const out: MpiOptions = {};
+  if (raw.mca !== undefined) {
+    const mca = obj(raw, 'mca', p);
+    out.mca = {};
+    for (const [k, v] of Object.entries(mca)) {
+      if (!/^[A-Za-z0-9_]+$/.test(k)) throw new ConfigError(`${p}mca.${k}`, 'is not an OpenMPI parameter name (letters, digits, _)');
+      if (typeof v !== 'string' && typeof v !== 'number') throw new ConfigError(`${p}mca.${k}`, `must be a string or a number, got ${JSON.stringify(v)}`);
+      out.mca[k] = String(v);
+    }
+  }
+  if (raw.args !== undefined) {
+    if (!Array.isArray(raw.args) || raw.args.some((a) => typeof a !== 'string')) throw new ConfigError(`${p}args`, 'must be a list of strings');
+    out.args = raw.args as string[];
+  }
+  if (raw.readyTimeout !== undefined) out.readyTimeout = num(raw, 'readyTimeout', p, undefined, positive);
+  if (raw.stallTimeout !== undefined) out.stallTimeout = num(raw, 'stallTimeout', p, undefined, positive);
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 /** SAG settings of `alignment.sag`; absent or empty → undefined (stored only when set, so ids stay stable). */
 function parseSag(raw: Raw): SagSettings | undefined {
   rejectUnknown(raw, KNOWN.sag, 'alignment.sag.');
@@ -190,6 +238,23 @@ function parseSag(raw: Raw): SagSettings | undefined {
 export function campaignMask(config: Pick<CampaignConfig, 'mask'>, boxSize: number): { radius: number; edge: number } {
   const { radius, edge } = config.mask;
   return { radius: radius ?? defaultMaskRadius(boxSize, edge), edge };
+}
+
+/**
+ * What the workflow checks on top of validateConfig: the paths a worker will use must be absolute (the CLI
+ * resolves them against the config file; any other client must too), or they would land in the worker's
+ * working directory.
+ */
+export function assertAbsolutePaths(config: CampaignConfig): void {
+  const paths: [string, string | undefined][] = [
+    ['workdir', config.workdir],
+    ['data.star', config.data.kind === 'star' ? config.data.star : undefined],
+    ['data.pdb', config.data.kind === 'simulate' ? config.data.pdb : undefined],
+    ['alignment.hostfile', config.alignment.hostfile],
+  ];
+  for (const [field, path] of paths) {
+    if (path !== undefined && !path.startsWith('/')) throw new ConfigError(field, `must be an absolute path when a campaign starts, got '${path}'`);
+  }
 }
 
 /** Validates a parsed YAML/JSON object; every problem names the field it is about. */
@@ -217,7 +282,7 @@ export function validateConfig(input: unknown): CampaignConfig {
       candidates: num(alignment, 'candidates', 'alignment.', ALIGNMENT_DEFAULTS.candidates, positiveInt),
       bandwidth: num(alignment, 'bandwidth', 'alignment.', ALIGNMENT_DEFAULTS.bandwidth, (x) => (Number.isInteger(x) && x >= 4 && x <= 64 ? null : 'must be an integer in [4, 64]')),
       maxShift: num(alignment, 'maxShift', 'alignment.', ALIGNMENT_DEFAULTS.maxShift, nonNegative),
-      mpiRanks: num(alignment, 'mpiRanks', 'alignment.', 2, positiveInt),
+      mpiRanks: num(alignment, 'mpiRanks', 'alignment.', 2, (x) => (Number.isInteger(x) && x >= 1 && x <= MAX_RANKS ? null : `must be an integer from 1 to ${MAX_RANKS}`)),
     },
     mask: { edge: num(mask, 'edge', 'mask.', ALIGNMENT_DEFAULTS.maskEdge, nonNegative) },
     initialLowpass: num(input, 'initialLowpass', '', 60, positive),
@@ -236,12 +301,16 @@ export function validateConfig(input: unknown): CampaignConfig {
   const sag = parseSag(obj(alignment, 'sag', 'alignment.'));
   if (sag) config.alignment.sag = sag;
   if (alignment.hostfile !== undefined) config.alignment.hostfile = str(alignment, 'hostfile', 'alignment.');
+  const mpi = parseMpi(obj(alignment, 'mpi', 'alignment.'));
+  if (mpi) config.alignment.mpi = mpi;
   const register = input.registerHalves;
   if (register !== undefined && typeof register !== 'boolean') {
     throw new ConfigError('registerHalves', `must be true or false, got ${JSON.stringify(register)}`);
   }
   // Stored only when on, so configs without it keep their content hash (and their workflow ids).
   if (register) config.registerHalves = true;
-  if (/[^A-Za-z0-9._-]/.test(config.name)) throw new ConfigError('name', `may contain only letters, digits, '.', '_' and '-', got '${config.name}'`);
+  if (!SAFE_NAME.test(config.name)) {
+    throw new ConfigError('name', `must start with a letter or digit and contain only letters, digits, '.', '_' and '-' (it names files), got '${config.name}'`);
+  }
   return config;
 }

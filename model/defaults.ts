@@ -27,6 +27,12 @@ export const WEIGHT_FLOOR_FRACTION = 0.1;
 /** Microscope of the simulations (design.md): 6 µm underfocus, Cs 2 mm, 300 kV, amplitude contrast 0.07. */
 export const CTF_DEFAULTS = { defocusAngstrom: 60000, csMillimetre: 2.0, voltageKv: 300, amplitudeContrast: 0.07 } as const;
 
+/**
+ * Largest box (voxels) subtomo accepts: a 512³ float32 volume is 512 MB and a refinement holds several, so a
+ * larger one cannot be processed on the machines subtomo targets (and is far beyond subtomogram sizes).
+ */
+export const MAX_BOX = 512;
+
 export const ALIGNMENT_DEFAULTS = {
   /** SAG Algorithm 2, the paper's method. */
   method: 'sag' as AlignMethod,

@@ -93,3 +93,17 @@ export interface AverageJob {
   /** Wedge-weight floor as a fraction of the particle count (core/average.ts). */
   floorFraction?: number;
 }
+
+/** MPI ranks to start, optionally on the hosts of an OpenMPI hostfile, and how mpirun runs them. */
+export interface MpiRanks {
+  np: number;
+  hostfile?: string;
+  /** OpenMPI MCA parameters (`--mca KEY VALUE`), e.g. the network interfaces of a cluster. */
+  mca?: Record<string, string>;
+  /** Further mpirun arguments. */
+  args?: string[];
+  /** Ranks must be up within this time (default: mpi/launcher.ts MPI_READY_TIMEOUT_MS). */
+  readyTimeoutSeconds?: number;
+  /** A rank silent this long before finishing its share stalls the job (default: MPI_STALL_TIMEOUT_MS). */
+  stallTimeoutSeconds?: number;
+}

@@ -27,6 +27,8 @@ await withMpi(async (mpi) => {
   );
   const pairs = alignPairs(job);
   const mine = pairsOfRank(pairs, mpi.rank, mpi.size);
+  // A rank with nothing to do says so, or the launcher's watchdog would wait for its progress.
+  if (mine.length === 0) printProgress({ phase: 'refine', rank: mpi.rank, done: 0, total: 0 });
   const volumes = new AlignVolumes(job);
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();

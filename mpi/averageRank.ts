@@ -31,6 +31,8 @@ await withMpi(async (mpi) => {
   const { job, n, voxelSize } = mpi.bcastJson(plan);
   const { counts, offsets } = blockPartition(job.particles.length, mpi.size);
   const mine = counts[mpi.rank];
+  // A rank with nothing to do says so, or the launcher's watchdog would wait for its progress.
+  if (mine === 0) printProgress({ phase: 'average', rank: mpi.rank, done: 0, total: 0 });
   const sums = new HalfMapSums(n, voxelSize);
   const t0 = performance.now();
   await accumulateParticles(job, offsets[mpi.rank], mine, sums, (done, particle) =>

@@ -8,8 +8,10 @@
  * Buffers are passed as `void *`; koffi passes a TypedArray's memory in place (no copy), so receive buffers
  * are filled directly.
  */
+import { hostname } from 'node:os';
 import koffi from 'koffi';
 import { blockPartition } from './partition.ts';
+import { printReady } from './protocol.ts';
 
 export const MPI_LIBRARY = 'libmpi.so.40';
 const MPI_MAX_ERROR_STRING = 256;
@@ -295,6 +297,7 @@ export class Mpi {
  */
 export async function withMpi(main: (mpi: Mpi) => Promise<void> | void): Promise<void> {
   const mpi = Mpi.init();
+  printReady({ rank: mpi.rank, host: hostname(), pid: process.pid });
   try {
     await main(mpi);
   } catch (err) {

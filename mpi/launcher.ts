@@ -4,14 +4,15 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
-import { basename, dirname, resolve } from 'node:path';
+import { availableParallelism, hostname } from 'node:os';
+import { basename, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { killRecordedJob, writeProcessRecord } from './processRecords.ts';
 import { readProcess, sessionMembers, terminateSession } from './processes.ts';
-import { PROGRESS_PREFIX, RESULT_PREFIX, parsePrefixedJson } from './protocol.ts';
+import { PROGRESS_PREFIX, READY_PREFIX, RESULT_PREFIX, type RankReady, parsePrefixedJson } from './protocol.ts';
 import { TaggedOutputDemux } from './taggedOutput.ts';
 
 export interface MpiJobOptions {
@@ -28,11 +29,28 @@ export interface MpiJobOptions {
   onProgress?(rank: number, progress: unknown): void;
   signal?: AbortSignal;
   cwd?: string;
-  /** Records the running job here; a job left running by a crashed previous attempt is killed first. */
-  pidfile?: string;
+  /**
+   * Process record of the running job (mpi/processRecords.ts): written once mpirun runs, removed when it
+   * ends; a job still recorded there by a crashed earlier launcher is ended first.
+   */
+  record?: string;
   /** Time between SIGTERM and SIGKILL on cancellation (default 5 s). */
   killGraceMs?: number;
+  /** OpenMPI MCA parameters, passed as `--mca KEY VALUE`. */
+  mca?: Readonly<Record<string, string>>;
+  /** Further mpirun arguments, before the program (e.g. ['--map-by', 'node']). */
+  mpirunArgs?: readonly string[];
+  /** Every rank must print READY (MPI up) within this time of the launch (default 120 s). */
+  readyTimeoutMs?: number;
+  /**
+   * A rank that has not finished its share must print a line at least this often, and the job must end
+   * within this time once every rank has finished (default 10 min): otherwise it is stalled and ended.
+   */
+  stallTimeoutMs?: number;
 }
+
+export const MPI_READY_TIMEOUT_MS = 120_000;
+export const MPI_STALL_TIMEOUT_MS = 600_000;
 
 export interface MpiJobResult {
   /** The last stdout lines of all ranks, each as `[rank] line`. */
@@ -72,11 +90,29 @@ export class MpiJobError extends Error {
   }
 }
 
+/** Ranks did not start, or stopped reporting progress: the job was ended. Retryable (a host may come back). */
+export class MpiStallError extends Error {
+  constructor(
+    message: string,
+    /** Hosts of the ranks that did not answer, as far as known. */
+    readonly hosts: string[],
+  ) {
+    super(message);
+    this.name = 'MpiStallError';
+  }
+}
+
 function currentHost(): HostFacts {
   return { uid: process.getuid?.() ?? -1, cores: availableParallelism() };
 }
 
 const tsxLoaderUrl = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/**
+ * A job on this host alone talks over loopback only: OpenMPI's TCP transport and its out-of-band channel
+ * would otherwise listen on every interface (docs/security.md).
+ */
+export const LOOPBACK_ONLY: Readonly<Record<string, string>> = { btl_tcp_if_include: 'lo', oob_tcp_if_include: 'lo' };
 
 /** The mpirun invocation for `opts` (pure apart from reading process.env and the tsx location). */
 export function mpirunCommand(opts: MpiJobOptions, host: HostFacts = currentHost()): MpirunCommand {
@@ -94,49 +130,17 @@ export function mpirunCommand(opts: MpiJobOptions, host: HostFacts = currentHost
     .filter((name, i, all) => env[name] !== undefined && all.indexOf(name) === i);
   const args = ['-np', String(opts.np)];
   if (host.uid === 0) args.push('--allow-run-as-root');
-  if (!opts.hostfile || opts.np > host.cores) args.push('--oversubscribe');
+  // On one host more ranks than cores is a choice; with a hostfile it would hide a slot mistake on a cluster.
+  if (!opts.hostfile) args.push('--oversubscribe');
   if (opts.hostfile) args.push('--hostfile', resolve(cwd, opts.hostfile));
   // Node ranks run GC and libuv threads beside the main one, and the machines are shared: no core pinning.
   args.push('--bind-to', 'none', '--tag-output');
+  const mca = { ...(opts.hostfile ? {} : LOOPBACK_ONLY), ...opts.mca };
+  for (const [key, value] of Object.entries(mca)) args.push('--mca', key, value);
+  args.push(...(opts.mpirunArgs ?? []));
   for (const name of exported) args.push('-x', name);
   args.push(process.execPath, '--import', tsxLoaderUrl, resolve(cwd, opts.entry), ...(opts.args ?? []));
   return { file: 'mpirun', args, env };
-}
-
-interface PidfileRecord {
-  pid: number;
-  startTime: number;
-  entry: string;
-  np: number;
-  startedAt: string;
-}
-
-/**
- * Kills what is left of the job recorded in `pidfile` (mpirun and ranks of a crashed earlier attempt) and
- * removes the pidfile. Resolves with the number of processes that were still running.
- */
-export async function killStaleGroup(pidfile: string, graceMs = 2_000): Promise<number> {
-  let record: PidfileRecord;
-  try {
-    record = JSON.parse(await readFile(pidfile, 'utf8')) as PidfileRecord;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw new Error(`MPI pidfile ${pidfile} is unreadable: ${(err as Error).message}`);
-  }
-  const leader = readProcess(record.pid);
-  // A live process with that pid but another start time is an unrelated process that got the pid recycled
-  // after our whole session was gone.
-  const ours = leader ? leader.startTime === record.startTime : true;
-  const killed = ours ? await terminateSession(record.pid, graceMs) : 0;
-  await rm(pidfile, { force: true });
-  return killed;
-}
-
-async function writePidfile(path: string, record: PidfileRecord): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(record) + '\n');
-  await rename(tmp, path);
 }
 
 class Tail {
@@ -190,7 +194,10 @@ export async function runMpiJob(opts: MpiJobOptions): Promise<MpiJobResult> {
     throw new Error(`MPI hostfile ${resolve(cwd, opts.hostfile)} does not exist`);
   }
   const command = mpirunCommand(opts);
-  if (opts.pidfile) await killStaleGroup(opts.pidfile);
+  if (opts.record) {
+    const stale = await killRecordedJob(opts.record);
+    if (stale.refused) throw new Error(`${stale.refused}; remove it or use another working directory`);
+  }
   if (opts.signal?.aborted) throw abortReason(opts.signal);
 
   const started = performance.now();
@@ -211,12 +218,21 @@ export async function runMpiJob(opts: MpiJobOptions): Promise<MpiJobResult> {
       terminate();
     }
   };
+  const watch = new RankWatch(opts.np, opts.readyTimeoutMs ?? MPI_READY_TIMEOUT_MS, opts.stallTimeoutMs ?? MPI_STALL_TIMEOUT_MS);
   const onStdout = guarded((rank: number, line: string): void => {
     stdoutTail.push(`[${rank}] ${line}`);
     opts.onLine?.(rank, line, 'stdout');
-    if (line.startsWith(PROGRESS_PREFIX)) {
+    watch.heard(rank);
+    if (line.startsWith(READY_PREFIX)) {
+      const ready = parsePrefixedJson(READY_PREFIX, line) as RankReady | undefined;
+      if (ready) watch.ready(rank, ready.host);
+    } else if (line.startsWith(PROGRESS_PREFIX)) {
       const progress = parsePrefixedJson(PROGRESS_PREFIX, line);
-      if (progress !== undefined) opts.onProgress?.(rank, progress);
+      if (progress !== undefined) {
+        const { done, total } = progress as { done?: unknown; total?: unknown };
+        if (typeof done === 'number' && typeof total === 'number' && done >= total) watch.finished(rank);
+        opts.onProgress?.(rank, progress);
+      }
     } else if (line.startsWith(RESULT_PREFIX)) {
       result = parsePrefixedJson(RESULT_PREFIX, line) ?? result;
     }
@@ -252,32 +268,112 @@ export async function runMpiJob(opts: MpiJobOptions): Promise<MpiJobResult> {
     termination.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
   };
   opts.signal?.addEventListener('abort', terminate, { once: true });
+  let stalled: MpiStallError | null = null;
+  const watchdog = setInterval(() => {
+    if (stalled) return;
+    stalled = watch.check(basename(entry));
+    if (stalled) terminate();
+  }, watch.checkEveryMs);
   try {
     const leader = sessionId !== undefined ? readProcess(sessionId) : null;
-    if (leader && opts.pidfile) {
-      const record = { pid: leader.pid, startTime: leader.startTime, entry, np: opts.np, startedAt: new Date().toISOString() };
-      await writePidfile(opts.pidfile, record).catch(async (err: Error) => {
+    if (leader && opts.record) {
+      const record = {
+        host: hostname(), pid: leader.pid, startTime: leader.startTime, command: [entry, ...(opts.args ?? [])], np: opts.np,
+        startedAt: new Date().toISOString(),
+      };
+      await writeProcessRecord(opts.record, record).catch(async (err: Error) => {
         terminate();
         await termination;
         await exited.catch(() => undefined);
-        throw new Error(`cannot write MPI pidfile ${opts.pidfile}: ${err.message}`);
+        throw new Error(`cannot write the MPI process record ${opts.record}: ${err.message}`);
       });
     }
     const { code, signal } = await exited;
     stdoutDemux.end();
     stderrDemux.end();
-    if (opts.signal?.aborted || callbackError !== null) {
+    if (opts.signal?.aborted || callbackError !== null || stalled) {
       terminate();
       await termination;
-      throw callbackError ?? abortReason(opts.signal!);
+      throw stalled ?? callbackError ?? abortReason(opts.signal!);
     }
     // mpirun has exited; anything still in its session is an orphaned rank.
     if (sessionId !== undefined && sessionMembers(sessionId).length > 0) await terminateSession(sessionId, 1_000);
     if (code !== 0) throw jobError(basename(entry), opts.np, code, signal, launcherTail, stderrTails);
     return { stdoutTail: stdoutTail.text, durationMs: performance.now() - started, result };
   } finally {
+    clearInterval(watchdog);
     opts.signal?.removeEventListener('abort', terminate);
-    if (opts.pidfile) await rm(opts.pidfile, { force: true });
+    if (opts.record) await rm(opts.record, { force: true });
+  }
+}
+
+/**
+ * Start-up and progress deadlines of a job's ranks. A rank that has not printed READY within `readyMs` of the
+ * launch, or that has not finished its share and printed nothing for `stallMs`, stalls the job; so does a job
+ * still running `stallMs` after every rank finished (a collective waiting for a lost host). The error names the
+ * ranks and the hosts they reported (or "host unknown": a rank that never started could not say).
+ */
+class RankWatch {
+  private readonly launched = Date.now();
+  private readonly lastHeard = new Map<number, number>();
+  private readonly hosts = new Map<number, string>();
+  private readonly done = new Set<number>();
+  private allDoneAt: number | null = null;
+  readonly checkEveryMs: number;
+
+  constructor(
+    private readonly np: number,
+    private readonly readyMs: number,
+    private readonly stallMs: number,
+  ) {
+    this.checkEveryMs = Math.max(50, Math.min(5_000, Math.floor(Math.min(readyMs, stallMs) / 4)));
+  }
+
+  heard(rank: number): void {
+    this.lastHeard.set(rank, Date.now());
+  }
+
+  ready(rank: number, host: string): void {
+    this.hosts.set(rank, host);
+  }
+
+  finished(rank: number): void {
+    this.done.add(rank);
+    if (this.done.size === this.np && this.allDoneAt === null) this.allDoneAt = Date.now();
+  }
+
+  private describe(ranks: number[]): { text: string; hosts: string[] } {
+    const hosts = [...new Set(ranks.map((r) => this.hosts.get(r) ?? 'host unknown'))];
+    return { text: ranks.map((r) => `rank ${r} (${this.hosts.get(r) ?? 'host unknown'})`).join(', '), hosts };
+  }
+
+  check(program: string): MpiStallError | null {
+    const now = Date.now();
+    const ranks = Array.from({ length: this.np }, (_, r) => r);
+    const notReady = ranks.filter((r) => !this.hosts.has(r));
+    if (notReady.length > 0 && now - this.launched > this.readyMs) {
+      const { text, hosts } = this.describe(notReady);
+      return new MpiStallError(
+        `MPI job ${program} (np ${this.np}): ${text} did not start within ${this.readyMs / 1000} s; ` +
+          'check that every host of the hostfile is reachable by ssh without a password and has subtomo at the same path',
+        hosts,
+      );
+    }
+    if (notReady.length > 0) return null;
+    const silent = ranks.filter((r) => !this.done.has(r) && now - (this.lastHeard.get(r) ?? this.launched) > this.stallMs);
+    if (silent.length > 0) {
+      const { text, hosts } = this.describe(silent);
+      return new MpiStallError(`MPI job ${program} (np ${this.np}): no progress from ${text} for ${this.stallMs / 1000} s; the job was ended`, hosts);
+    }
+    if (this.allDoneAt !== null && now - this.allDoneAt > this.stallMs) {
+      const { text, hosts } = this.describe(ranks);
+      return new MpiStallError(
+        `MPI job ${program} (np ${this.np}): every rank finished its share but the job did not end within ${this.stallMs / 1000} s ` +
+          `(collecting the results hangs; ranks ${text}); the job was ended`,
+        hosts,
+      );
+    }
+    return null;
   }
 }
 

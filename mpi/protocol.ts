@@ -5,6 +5,18 @@
  */
 export const PROGRESS_PREFIX = 'PROGRESS ';
 export const RESULT_PREFIX = 'RESULT ';
+/** Printed by every rank once MPI is up (withMpi): the launcher's start-up timeout and host names use it. */
+export const READY_PREFIX = 'READY ';
+
+export interface RankReady {
+  rank: number;
+  host: string;
+  pid: number;
+}
+
+export function printReady(value: RankReady): void {
+  process.stdout.write(`${READY_PREFIX}${JSON.stringify(value)}\n`);
+}
 
 export function printProgress(value: unknown): void {
   process.stdout.write(`${PROGRESS_PREFIX}${JSON.stringify(value)}\n`);

@@ -1,5 +1,5 @@
-/** Process state from Linux /proc: liveness of a pidfile's process, and what the MPI launcher needs to end a job. */
-import { readFileSync } from 'node:fs';
+/** Process state from Linux /proc: liveness of a recorded process, and what the MPI launcher needs to end a job. */
+import { readFileSync, statSync } from 'node:fs';
 
 export interface ProcessInfo {
   pid: number;
@@ -7,6 +7,31 @@ export interface ProcessInfo {
   sessionId: number;
   /** Clock ticks after boot (field 22 of /proc/<pid>/stat): tells a recycled pid from the original process. */
   startTime: number;
+}
+
+/** The argument vector of a live process (/proc/<pid>/cmdline), or null if it is gone. */
+export function commandLine(pid: number): string[] | null {
+  try {
+    const raw = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return raw.split('\0').filter((a, i, all) => a !== '' || i < all.length - 1);
+  } catch {
+    return null;
+  }
+}
+
+/** Owner (real uid) of a live process, or null if it is gone. */
+export function processOwner(pid: number): number | null {
+  try {
+    return statSync(`/proc/${pid}`).uid;
+  } catch {
+    return null;
+  }
+}
+
+/** True if the process `pid` is alive and is the one that started at `startTime` (not a recycled pid). */
+export function sameProcessAlive(pid: number, startTime: number): boolean {
+  const info = readProcess(pid);
+  return info !== null && info.state !== 'Z' && info.startTime === startTime;
 }
 
 export function readProcess(pid: number): ProcessInfo | null {

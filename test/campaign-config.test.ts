@@ -13,6 +13,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The smallest data section: a simulated set with every default. */
+const SIMULATED = { kind: 'simulate' };
+
 describe('validateConfig', () => {
   test('a validated config is JSON data and validating it again changes nothing', () => {
     for (const raw of [
@@ -27,15 +30,32 @@ describe('validateConfig', () => {
   });
 
   test('defaults of the campaign fields', () => {
-    const c = validateConfig({ workdir: 'w' });
+    const c = validateConfig({ workdir: 'w', data: SIMULATED });
     expect(c).toMatchObject({ seed: 1, initialPoses: 'random', initialLowpass: 60, maxIterations: 3, patience: 3 });
     expect(c.data).toMatchObject({ kind: 'simulate', snr: 0.01, defocus: 6, tiltMin: -60, tiltMax: 60 });
     expect(validateConfig({ workdir: 'w', data: { snr: 'Infinity' } }).data).toMatchObject({ snr: 'inf' });
   });
 
+  test('data is required, names are path-safe, sizes and rank counts are bounded', () => {
+    expect(() => validateConfig({ workdir: 'w' })).toThrow(/'data': is required: \{ star: particles\.star \}/);
+    for (const name of ['.', '..', '-x', 'a/b']) {
+      expect(() => validateConfig({ workdir: 'w', data: SIMULATED, name })).toThrow(/'name': must start with a letter or digit/);
+    }
+    expect(() => validateConfig({ workdir: 'w', data: { size: 100000 } })).toThrow(/'data\.size': must be an even integer from 16 to 512, got 100000/);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { mpiRanks: 1000000 } })).toThrow(/'alignment\.mpiRanks': must be an integer from 1 to 4096/);
+  });
+
+  test('alignment.mpi: MCA parameters, mpirun arguments and timeouts, validated', () => {
+    const mpi = { mca: { btl_tcp_if_include: 'eth0', plm_rsh_args: '-p 2222' }, args: ['--map-by', 'node'], readyTimeout: 30, stallTimeout: 120 };
+    expect(validateConfig({ workdir: 'w', data: SIMULATED, alignment: { mpi } }).alignment.mpi).toEqual(mpi);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { mpi: { mca: { 'a-b': 1 } } } })).toThrow(/'alignment\.mpi\.mca\.a-b': is not an OpenMPI parameter name/);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { mpi: { args: '--map-by node' } } })).toThrow(/'alignment\.mpi\.args': must be a list of strings/);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { mpi: { stallTimeout: 0 } } })).toThrow(/'alignment\.mpi\.stallTimeout': must be positive/);
+  });
+
   test('errors name the field', () => {
-    expect(() => validateConfig({ workdir: 'w', initialPoses: 'spiral' })).toThrow(/'initialPoses': must be one of random, identity, got 'spiral'/);
-    expect(() => validateConfig({ workdir: 'w', seed: -1 })).toThrow(/'seed': must be an integer in \[0, 2³²\), got -1/);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, initialPoses: 'spiral' })).toThrow(/'initialPoses': must be one of random, identity, got 'spiral'/);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, seed: -1 })).toThrow(/'seed': must be an integer in \[0, 2³²\), got -1/);
     expect(() => validateConfig({ workdir: 'w', data: { kind: 'mrc' } })).toThrow(/'data\.kind': must be 'simulate' or 'star', got "mrc"/);
     expect(() => validateConfig({ workdir: 'w', data: { defocus: 0 } })).toThrow(/'data\.defocus': must be positive, got 0/);
   });
@@ -43,15 +63,15 @@ describe('validateConfig', () => {
 
 describe('alignment.sag', () => {
   test('is kept when set, validated, and absent when not set (so configs without it keep their ids)', () => {
-    expect(validateConfig({ workdir: 'w' }).alignment.sag).toBeUndefined();
-    expect(validateConfig({ workdir: 'w', alignment: { sag: {} } }).alignment.sag).toBeUndefined();
+    expect(validateConfig({ workdir: 'w', data: SIMULATED }).alignment.sag).toBeUndefined();
+    expect(validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: {} } }).alignment.sag).toBeUndefined();
     const sag = { batchSize: 8, maxEpochs: 20, tolerance: 1e-6, lambda: 0.5 };
-    expect(validateConfig({ workdir: 'w', alignment: { sag } }).alignment.sag).toEqual(sag);
-    expect(() => validateConfig({ workdir: 'w', alignment: { sag: { batch: 8 } } }))
+    expect(validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag } }).alignment.sag).toEqual(sag);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { batch: 8 } } }))
       .toThrow(/'alignment\.sag\.batch': is not a known field \(known: batchSize, maxEpochs, tolerance, lambda\)/);
-    expect(() => validateConfig({ workdir: 'w', alignment: { sag: { batchSize: 0 } } })).toThrow(/'alignment\.sag\.batchSize': must be a positive integer, got 0/);
-    expect(() => validateConfig({ workdir: 'w', alignment: { sag: { maxEpochs: 2.5 } } })).toThrow(/'alignment\.sag\.maxEpochs': must be a non-negative integer, got 2\.5/);
-    expect(() => validateConfig({ workdir: 'w', alignment: { sag: { lambda: -1 } } })).toThrow(/'alignment\.sag\.lambda': must be ≥ 0, got -1/);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { batchSize: 0 } } })).toThrow(/'alignment\.sag\.batchSize': must be a positive integer, got 0/);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { maxEpochs: 2.5 } } })).toThrow(/'alignment\.sag\.maxEpochs': must be a non-negative integer, got 2\.5/);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { lambda: -1 } } })).toThrow(/'alignment\.sag\.lambda': must be ≥ 0, got -1/);
   });
 });
 
@@ -72,7 +92,7 @@ describe('loadCampaignConfig', () => {
   });
 
   test('problems name the file and the field', async () => {
-    await writeFile(join(dir, 'bad.yaml'), 'workdir: w\nalignment: { hostfile: nowhere }\n');
+    await writeFile(join(dir, 'bad.yaml'), 'workdir: w\ndata: { kind: simulate }\nalignment: { hostfile: nowhere }\n');
     await expect(loadCampaignConfig(join(dir, 'bad.yaml'))).rejects.toThrow(/bad\.yaml: config field 'alignment\.hostfile': .*nowhere does not exist/);
     await writeFile(join(dir, 'bad.yaml'), 'workdir: w\ndata: { size: 32, resolution: 10, voxel: 6 }\n');
     await expect(loadCampaignConfig(join(dir, 'bad.yaml'))).rejects.toThrow(/config field 'data\.resolution': resolution 10 Å/);

@@ -57,15 +57,15 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-/** mpirun pidfiles inside the store's step directories: [path, recorded mpirun pid]. */
+/** MPI process records of the campaign's attempts (activities/mpiStep.ts): [path, recorded mpirun pid]. */
 async function pidfiles(workdir: string): Promise<[string, number][]> {
   const found: [string, number][] = [];
-  const work = join(workdir, 'work');
-  for (const prefix of await readdir(work).catch(() => [] as string[])) {
-    for (const key of await readdir(join(work, prefix)).catch(() => [] as string[])) {
-      const file = join(work, prefix, key, 'mpirun.pid');
-      const text = await readFile(file, 'utf8').catch(() => null);
-      if (text) found.push([file, (JSON.parse(text) as { pid: number }).pid]);
+  const root = join(workdir, 'processes');
+  for (const workflow of await readdir(root).catch(() => [] as string[])) {
+    for (const name of await readdir(join(root, workflow)).catch(() => [] as string[])) {
+      if (!name.endsWith('.json')) continue;
+      const text = await readFile(join(root, workflow, name), 'utf8').catch(() => null);
+      if (text) found.push([join(root, workflow, name), (JSON.parse(text) as { pid: number }).pid]);
     }
   }
   return found;
@@ -109,8 +109,9 @@ test('kill -9 of the worker during refine: ranks killed, the step retried once, 
   }, 25);
   mpiWorker = await startMpiWorker();
   const retrySession = await until('the retried MPI job', async () => {
+    // The retry records its job in a record of its own (attempt 2), never in the dead attempt's.
     const files = await pidfiles(workdir);
-    const mine = files.find(([f, pid]) => f === pidfile && pid !== orphanSession);
+    const mine = files.find(([f, pid]) => f !== pidfile && f.endsWith('1.refine.attempt-2.json') && pid !== orphanSession);
     return mine?.[1];
   });
   const retryStarted = Date.now();

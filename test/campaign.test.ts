@@ -178,7 +178,7 @@ describe('bad input fails fast, non-retryably, naming the problem', () => {
 
   test('an invalid config is refused by the CLI loader and by the workflow', async () => {
     const file = join(root, 'bad.yaml');
-    await writeFile(file, 'workdir: out\nmaxIterations: 0\n');
+    await writeFile(file, 'workdir: out\ndata: { kind: simulate }\nmaxIterations: 0\n');
     await expect(loadCampaignConfig(file)).rejects.toThrow(/bad\.yaml: config field 'maxIterations': must be a positive integer, got 0/);
     await writeFile(file, 'workdir: out\ndata: { star: missing.star }\n');
     await expect(loadCampaignConfig(file)).rejects.toThrow(/config field 'data\.star': .*missing\.star does not exist/);

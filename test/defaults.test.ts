@@ -63,7 +63,7 @@ describe('defaults', () => {
   });
 
   it('a campaign config takes them when a field is absent', () => {
-    const config = validateConfig({ workdir: '/w' });
+    const config = validateConfig({ workdir: '/w', data: { kind: 'simulate' } });
     expect(config.alignment).toEqual({
       method: ALIGNMENT_DEFAULTS.method, candidates: ALIGNMENT_DEFAULTS.candidates, bandwidth: ALIGNMENT_DEFAULTS.bandwidth,
       maxShift: ALIGNMENT_DEFAULTS.maxShift, mpiRanks: 2,

@@ -275,7 +275,7 @@ describe('MPI alignment (alignRank.ts, np 2) against the in-process path', () =>
     const failure = error as MpiJobError;
     expect(failure.rank).toBe(1);
     expect(failure.exitCode).toBe(1);
-    expect(failure.message).toContain(`rank 1: Error: particle p2: ENOENT: no such file or directory, open '${missing}'`);
+    expect(failure.message).toContain(`rank 1: Error: particle p2: ${missing} does not exist`);
   });
 
   it('rank 0 rejects a malformed job file, naming the file and the field', async () => {
@@ -384,6 +384,6 @@ describe('subtomo align / subtomo average', () => {
     const missingFile = join(scratch, 'missing-file.star');
     writeFileSync(missingFile, readFileSync(starPath, 'utf8').replace('p2.mrc', 'p2-gone.mrc'));
     await expect(run(averageCommand, ['--particles', missingFile, '--out', join(scratch, 'bad-avg2')]))
-      .rejects.toThrow(`particle p2-gone.mrc: ENOENT`);
+      .rejects.toThrow(`particle p2-gone.mrc: ${join(scratch, 'p2-gone.mrc')} does not exist`);
   });
 });

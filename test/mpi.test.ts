@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MpiJobError, killStaleGroup, mpirunCommand, parseRankFailure, runMpiJob } from '../mpi/launcher.ts';
+import { MpiJobError, mpirunCommand, parseRankFailure, runMpiJob } from '../mpi/launcher.ts';
+import { killRecordedJob } from '../mpi/processRecords.ts';
 import { blockPartition } from '../mpi/partition.ts';
 import { readProcess } from '../mpi/processes.ts';
 import { TaggedOutputDemux } from '../mpi/taggedOutput.ts';
@@ -52,13 +53,22 @@ describe('mpirunCommand', () => {
     expect(program.slice(3)).toEqual([resolve(REPO, 'mpi/rankSelfTest.ts'), 'sleep']);
   });
 
-  it('as a user with a hostfile: no root flag, oversubscribe only beyond the core count', () => {
+  it('as a user with a hostfile: no root flag, never oversubscribe (slot mistakes must show), no loopback limit', () => {
     const fits = mpirunCommand({ ...base, hostfile: 'hosts.txt' }, { uid: 1000, cores: 4 });
     expect(fits.args).not.toContain('--allow-run-as-root');
     expect(fits.args).not.toContain('--oversubscribe');
     expect(fits.args[fits.args.indexOf('--hostfile') + 1]).toBe(resolve(REPO, 'hosts.txt'));
     const crowded = mpirunCommand({ ...base, np: 5, hostfile: 'hosts.txt' }, { uid: 1000, cores: 4 });
-    expect(crowded.args).toContain('--oversubscribe');
+    expect(crowded.args).not.toContain('--oversubscribe');
+    expect(crowded.args).not.toContain('btl_tcp_if_include');
+  });
+
+  it('one host: MPI traffic on loopback only; --mca options and mpirun arguments are passed, user values win', () => {
+    const mcaOf = (args: string[]) => Object.fromEntries(args.flatMap((a, i) => (a === '--mca' ? [[args[i + 1], args[i + 2]]] : [])));
+    expect(mcaOf(mpirunCommand(base, { uid: 1000, cores: 4 }).args)).toEqual({ btl_tcp_if_include: 'lo', oob_tcp_if_include: 'lo' });
+    const cmd = mpirunCommand({ ...base, mca: { btl_tcp_if_include: 'eth0', plm_rsh_args: '-p 2222' }, mpirunArgs: ['--map-by', 'node'] }, { uid: 1000, cores: 4 });
+    expect(mcaOf(cmd.args)).toEqual({ btl_tcp_if_include: 'eth0', oob_tcp_if_include: 'lo', plm_rsh_args: '-p 2222' });
+    expect(cmd.args.indexOf('--map-by')).toBeLessThan(cmd.args.indexOf(process.execPath));
   });
 
   it('rejects a non-positive rank count', () => {
@@ -147,14 +157,14 @@ describe('runMpiJob with real mpirun (np 2)', () => {
   it('aborting a sleeping job kills every rank and leaves no process of its session', async () => {
     const controller = new AbortController();
     const ranks = new Map<number, { pid: number; sessionId: number }>();
-    const pidfile = join(scratch, 'abort', 'job.pid');
+    const record = join(scratch, 'abort', 'job.json');
     let abortedAt = 0;
     let recordedPid = 0;
     const job = runMpiJob({
       np: 2,
       entry: selfTest,
       args: ['sleep'],
-      pidfile,
+      record,
       signal: controller.signal,
       killGraceMs: 3_000,
       onProgress: (rank, value) => {
@@ -162,7 +172,7 @@ describe('runMpiJob with real mpirun (np 2)', () => {
         if (v.phase !== 'sleeping') return;
         ranks.set(rank, { pid: v.pid, sessionId: readProcess(v.pid)!.sessionId });
         if (ranks.size === 2) {
-          recordedPid = (JSON.parse(readFileSync(pidfile, 'utf8')) as { pid: number }).pid;
+          recordedPid = (JSON.parse(readFileSync(record, 'utf8')) as { pid: number }).pid;
           abortedAt = performance.now();
           controller.abort();
         }
@@ -172,10 +182,10 @@ describe('runMpiJob with real mpirun (np 2)', () => {
     const stopMs = performance.now() - abortedAt;
     const [rank0, rank1] = [ranks.get(0)!, ranks.get(1)!];
     expect(rank0.sessionId).toBe(rank1.sessionId);
-    expect(recordedPid).toBe(rank0.sessionId); // the pidfile names mpirun, leader of the ranks' session
+    expect(recordedPid).toBe(rank0.sessionId); // the record names mpirun, leader of the ranks' session
     expect(isAlive(rank0.pid) || isAlive(rank1.pid)).toBe(false);
     expect(psSession(rank0.sessionId)).toEqual([]);
-    expect(existsSync(pidfile)).toBe(false);
+    expect(existsSync(record)).toBe(false);
     console.log(`abort → all ranks gone in ${stopMs.toFixed(0)} ms`);
   });
 
@@ -197,12 +207,12 @@ describe('runMpiJob with real mpirun (np 2)', () => {
     expect(psSession(sessionId)).toEqual([]);
   });
 
-  it('killStaleGroup ends the job of a launcher that crashed', async () => {
-    const pidfile = join(scratch, 'crash', 'job.pid');
+  it('killRecordedJob ends the job of a launcher that crashed', async () => {
+    const record = join(scratch, 'crash', 'job.json');
     // A launcher process that is SIGKILLed while its job runs, as a Temporal worker can be.
     const script = `import { runMpiJob } from ${JSON.stringify(launcherModule)};
       let sleeping = 0;
-      await runMpiJob({ np: 2, entry: ${JSON.stringify(selfTest)}, args: ['sleep'], pidfile: ${JSON.stringify(pidfile)},
+      await runMpiJob({ np: 2, entry: ${JSON.stringify(selfTest)}, args: ['sleep'], record: ${JSON.stringify(record)},
         onProgress: (rank, v) => { if (v.phase === 'sleeping' && ++sleeping === 2) console.log('READY'); } });`;
     const launcher = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
@@ -212,16 +222,16 @@ describe('runMpiJob with real mpirun (np 2)', () => {
       launcher.stdout.on('data', (d: Buffer) => { if (d.toString().includes('READY')) ready(); });
       launcher.once('exit', (code) => fail(new Error(`launcher exited early with code ${code}`)));
     });
-    const { pid: sessionId } = JSON.parse(readFileSync(pidfile, 'utf8')) as { pid: number };
+    const { pid: sessionId } = JSON.parse(readFileSync(record, 'utf8')) as { pid: number };
     launcher.kill('SIGKILL');
     await new Promise((r) => launcher.once('exit', r));
     const leftover = psSession(sessionId);
     expect(leftover.length).toBeGreaterThanOrEqual(3); // mpirun and two ranks survive their launcher
     const started = performance.now();
-    expect(await killStaleGroup(pidfile)).toBe(leftover.length);
+    expect(await killRecordedJob(record)).toEqual({ killed: leftover.length });
     expect(psSession(sessionId)).toEqual([]);
-    expect(existsSync(pidfile)).toBe(false);
-    expect(await killStaleGroup(pidfile)).toBe(0);
+    expect(existsSync(record)).toBe(false);
+    expect(await killRecordedJob(record)).toEqual({ killed: 0 });
     console.log(`stale job (${leftover.length} processes) killed in ${(performance.now() - started).toFixed(0)} ms`);
   });
 

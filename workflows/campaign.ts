@@ -28,7 +28,8 @@ import {
 import type * as activities from '../activities/index.ts';
 import type { FscResult, HalfAverages, HalfRefs, MaskParams } from '../activities/references.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
-import { ConfigError, campaignMask, validateConfig, type CampaignConfig } from '../model/campaign.ts';
+import { ConfigError, assertAbsolutePaths, campaignMask, validateConfig, type CampaignConfig } from '../model/campaign.ts';
+import type { MpiRanks } from '../model/jobs.ts';
 import { DEFAULT_QUEUES, roleOf, type Queues } from './queues.ts';
 
 export type CampaignStep =
@@ -165,6 +166,19 @@ const RETRY = {
   nonRetryableErrorTypes: ['InvalidInput'],
 };
 
+/** The MPI job settings of the config's alignment section (drivers/execution.ts MpiRanks). */
+function mpiRanksOf(config: CampaignConfig): MpiRanks {
+  const { mpiRanks, hostfile, mpi } = config.alignment;
+  return {
+    np: mpiRanks,
+    ...(hostfile !== undefined && { hostfile }),
+    ...(mpi?.mca && { mca: mpi.mca }),
+    ...(mpi?.args && { args: mpi.args }),
+    ...(mpi?.readyTimeout !== undefined && { readyTimeoutSeconds: mpi.readyTimeout }),
+    ...(mpi?.stallTimeout !== undefined && { stallTimeoutSeconds: mpi.stallTimeout }),
+  };
+}
+
 /** Seed of SAG's slice order for one iteration (u32, different every iteration). */
 function iterationSeed(seed: number, iteration: number): number {
   return (seed * 1009 + iteration) >>> 0;
@@ -174,6 +188,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
   let config: CampaignConfig;
   try {
     config = validateConfig(input.config);
+    assertAbsolutePaths(config);
   } catch (err) {
     if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
     throw err;
@@ -290,12 +305,11 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
         ...(alignment.sag && { sag: alignment.sag }),
         seed: iterationSeed(config.seed, iteration),
         referenceResolution: status.referenceResolution!,
-        mpiRanks: alignment.mpiRanks,
-        hostfile: alignment.hostfile,
+        mpi: mpiRanksOf(config),
       });
       status.artifacts.alignment = refined.alignment;
       let { averages } = await step('averageHalves', 'average', {
-        workdir, halves, alignment: refined.alignment, mpiRanks: alignment.mpiRanks, hostfile: alignment.hostfile,
+        workdir, halves, alignment: refined.alignment, mpi: mpiRanksOf(config),
       });
       if (config.registerHalves) {
         const registered = await step('registerHalves', 'register', {

@@ -16,13 +16,13 @@ import { ALIGN_METHODS, type AlignMethod } from '../../model/methods.ts';
 import { type Args, UsageError } from '../../os/args.ts';
 import { ProgressBar } from '../../os/progress.ts';
 import type { Command } from '../command.ts';
-import { mpiOptions } from '../mpiOptions.ts';
+import { MPI_FLAGS, MPI_USAGE, mpiOptions } from '../mpiOptions.ts';
 
 const A = ALIGNMENT_DEFAULTS;
 const usage =
   `subtomo align --ref REF.mrc --particles STAR --out STAR [--method ${ALIGN_METHODS.join('|')} (${A.method})] ` +
   `[--candidates ${A.candidates}] [--bandwidth ${A.bandwidth}] [--max-shift ${A.maxShift}] [--mask-radius R] ` +
-  `[--mask-edge ${A.maskEdge}] [--align-box M] [--seed ${A.seed}] [--mpi P] [--hostfile H]\n` +
+  `[--mask-edge ${A.maskEdge}] [--align-box M] [--seed ${A.seed}] ${MPI_USAGE}\n` +
   `       SAG: [--batch B (box/8)] [--epochs ${SAG_DEFAULTS.maxEpochs}] [--tolerance ${SAG_DEFAULTS.tolerance}] ` +
   `[--lambda ${SAG_DEFAULTS.lambda}]   (B counts x-slices of the particles' box; λ is Eq. 13's)`;
 
@@ -104,7 +104,7 @@ async function run(args: Args): Promise<void> {
   const pairs = particles.reduce((sum, p) => sum + p.candidates.length, 0);
   const bar = new ProgressBar(`refine (${settings.method})`, pairs);
   const started = performance.now();
-  const { results, ranks } = await runAlignment(job, { mpi, onProgress: (done, detail) => bar.update(done, detail) });
+  const { results, ranks } = await runAlignment(job, { mpi, boxSize: reference.n, onProgress: (done, detail) => bar.update(done, detail) });
   const seconds = (performance.now() - started) / 1000;
   const meanCcc = results.reduce((a, r) => a + r.ccc, 0) / results.length;
   const lines = [
@@ -119,6 +119,11 @@ async function run(args: Args): Promise<void> {
 const align: Command = {
   summary: 'align particles to a reference: FRM candidates, then SAG/LM/Chen refinement (optionally on MPI ranks)',
   usage,
+  flags: {
+    values: ['ref', 'particles', 'out', 'method', 'candidates', 'bandwidth', 'max-shift', 'mask-radius', 'mask-edge', 'align-box', 'seed',
+      'batch', 'epochs', 'tolerance', 'lambda', ...MPI_FLAGS.values],
+    repeatable: MPI_FLAGS.repeatable,
+  },
   run,
 };
 

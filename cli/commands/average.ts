@@ -12,9 +12,9 @@ import type { AverageJob } from '../../model/jobs.ts';
 import { type Args, UsageError } from '../../os/args.ts';
 import { ProgressBar } from '../../os/progress.ts';
 import type { Command } from '../command.ts';
-import { mpiOptions } from '../mpiOptions.ts';
+import { MPI_FLAGS, MPI_USAGE, mpiOptions } from '../mpiOptions.ts';
 
-const usage = `subtomo average --particles STAR --out DIR [--mpi P] [--hostfile H] [--floor-fraction ${WEIGHT_FLOOR_FRACTION}]`;
+const usage = `subtomo average --particles STAR --out DIR [--floor-fraction ${WEIGHT_FLOOR_FRACTION}] ${MPI_USAGE}`;
 
 /** Output files inside --out. */
 export function averageOutputs(dir: string): AverageJob['out'] {
@@ -28,6 +28,12 @@ export async function averageJobFromStar(star: string, outDir: string, floorFrac
   if (unposed) {
     throw new Error(`${source}: no pose columns (_rlnAngleRot …); average needs aligned particles, e.g. the STAR written by subtomo align`);
   }
+  const rows = new Map<string, number>();
+  particles.forEach((p, row) => {
+    const twice = rows.get(p.path);
+    if (twice !== undefined) throw new Error(`${source}: rows ${twice + 1} and ${row + 1} name the same file ${p.path}; each particle must be listed once`);
+    rows.set(p.path, row);
+  });
   return {
     particles: particles.map((p) => ({ name: p.imageName, path: p.path, tilt: p.tilt, pose: p.pose!, half: p.half })),
     out: averageOutputs(outDir),
@@ -56,6 +62,7 @@ async function run(args: Args): Promise<void> {
 const average: Command = {
   summary: 'average aligned particles into odd/even half maps and a combined map',
   usage,
+  flags: { values: ['particles', 'out', 'floor-fraction', ...MPI_FLAGS.values], repeatable: MPI_FLAGS.repeatable },
   run,
 };
 

@@ -3,6 +3,7 @@
  * campaigns (workflows/campaign.ts) on a Temporal server (--address, else TEMPORAL_ADDRESS, else
  * 127.0.0.1:7233). Workers must be running: `npm run worker` (or `npm run demo`).
  */
+import type { Client } from '@temporalio/client';
 import {
   CAMPAIGN_WORKFLOW,
   campaignRuns,
@@ -14,17 +15,26 @@ import {
 } from '../../app/campaignClient.ts';
 import { campaignTimeline, formatTimeline } from '../../app/campaignHistory.ts';
 import { isOpen, resultSummary, statusSummary, watchCampaign } from '../../app/campaignWatch.ts';
-import { temporalAddress } from '../../infra/temporal.ts';
-import { Args, UsageError } from '../../os/args.ts';
+import { CONNECTION_FLAGS, CONNECTION_USAGE, connectionSettings } from '../../infra/connection.ts';
+import { type Args, UsageError } from '../../os/args.ts';
 import { statusQuery, stopSignal, type campaign } from '../../workflows/campaign.ts';
+import { DEFAULT_QUEUES } from '../../workflows/queues.ts';
 import type { Command } from '../command.ts';
 
 const usage = [
-  'subtomo campaign start --config FILE [--id ID] [--watch] [--cpu-queue cpu] [--mpi-queue mpi] [--address HOST:PORT]',
+  'subtomo campaign start --config FILE [--id ID [--rerun]] [--watch] [--cpu-queue cpu] [--mpi-queue mpi]',
   '       subtomo campaign list | status ID | watch ID | history ID | resume ID [--no-wait] | cancel ID | stop ID',
+  `       connection: ${CONNECTION_USAGE}`,
 ].join('\n');
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
+
+/** Follows a campaign to its end; one that did not complete is an error (exit code 1) giving its cause. */
+async function watchToEnd(client: Client, id: string): Promise<void> {
+  const result = await watchCampaign(client, id);
+  if (!result) throw new Error(`campaign ${id} did not complete (see: subtomo campaign history ${id})`);
+  out(resultSummary(result));
+}
 
 function requireId(args: Args, action: string): string {
   const id = args.positional[1];
@@ -34,21 +44,20 @@ function requireId(args: Args, action: string): string {
 
 async function run(args: Args): Promise<void> {
   const action = args.positional[0];
-  const address = temporalAddress(args.optionalString('address'));
+  const connection = connectionSettings(args);
+  const { address } = connection;
   if (action === 'start') {
+    if (args.has('rerun') && !args.has('id')) throw new UsageError('--rerun goes with --id (the campaign to run again)');
     // Validate everything before connecting: a bad config never starts a workflow.
     const config = await loadCampaignConfig(args.string('config'));
-    const { client, close } = await connectClient(address);
+    const { client, close } = await connectClient(connection);
     try {
-      const queues = { cpu: args.string('cpu-queue', 'cpu'), mpi: args.string('mpi-queue', 'mpi') };
-      const handle = await startCampaign(client, config, { workflowId: args.optionalString('id'), queues });
+      const queues = { cpu: args.string('cpu-queue', DEFAULT_QUEUES.cpu), mpi: args.string('mpi-queue', DEFAULT_QUEUES.mpi) };
+      const handle = await startCampaign(client, config, { workflowId: args.optionalString('id'), rerun: args.has('rerun'), queues });
       out(`started campaign ${config.name}: workflow ID ${handle.workflowId}`);
       out(`Web UI: ${webUiUrl(address, handle.workflowId)}`);
       out(`follow it with: subtomo campaign watch ${handle.workflowId}`);
-      if (args.has('watch')) {
-        const result = await watchCampaign(client, handle.workflowId);
-        if (result) out(resultSummary(result));
-      }
+      if (args.has('watch')) await watchToEnd(client, handle.workflowId);
     } finally {
       await close();
     }
@@ -58,7 +67,7 @@ async function run(args: Args): Promise<void> {
     throw new UsageError(action ? `unknown campaign action '${action}'` : 'missing campaign action');
   }
   const id = action === 'list' ? '' : requireId(args, action);
-  const { client, close } = await connectClient(address);
+  const { client, close } = await connectClient(connection);
   try {
     const handle = client.workflow.getHandle<typeof campaign>(id);
     switch (action) {
@@ -78,8 +87,7 @@ async function run(args: Args): Promise<void> {
         break;
       }
       case 'watch': {
-        const result = await watchCampaign(client, id);
-        if (result) out(resultSummary(result));
+        await watchToEnd(client, id);
         break;
       }
       case 'history':
@@ -90,8 +98,7 @@ async function run(args: Args): Promise<void> {
         out(`resumed campaign ${id} (previous run ${resumedFrom}) as run ${resumed.firstExecutionRunId}`);
         out(`Web UI: ${webUiUrl(address, id)}`);
         if (!args.has('no-wait')) {
-          const result = await watchCampaign(client, id);
-          if (result) out(resultSummary(result));
+          await watchToEnd(client, id);
         }
         break;
       }
@@ -117,6 +124,7 @@ async function run(args: Args): Promise<void> {
 const command: Command = {
   summary: 'durable reference-free averaging campaigns on Temporal (start, watch, history, resume, …)',
   usage,
+  flags: { values: ['config', 'id', 'cpu-queue', 'mpi-queue', ...CONNECTION_FLAGS], switches: ['watch', 'no-wait', 'rerun'] },
   run,
 };
 

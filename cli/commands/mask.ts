@@ -60,6 +60,7 @@ async function run(args: Args): Promise<void> {
 const mask: Command = {
   summary: 'make a soft sphere or cylinder mask (MRC) for alignment or FSC',
   usage,
+  flags: { values: ['size', 'voxel', 'sphere', 'cylinder', 'height', 'edge', 'out'] },
   run,
 };
 

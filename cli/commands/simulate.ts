@@ -137,6 +137,11 @@ async function run(args: Args): Promise<void> {
 const simulate: Command = {
   summary: 'simulate subtomograms of GroEL (or a PDB/mmCIF model) with known poses',
   usage,
+  flags: {
+    values: ['out', 'snr', 'n', 'size', 'voxel', 'tilt', 'tilt-min', 'tilt-max', 'tilt-step', 'pdb', 'resolution', 'max-shift', 'seed',
+      'defocus', 'cs', 'voltage', 'amplitude-contrast', 'weighting'],
+    switches: ['no-ctf', 'no-mtf', 'waters'],
+  },
   run,
 };
 

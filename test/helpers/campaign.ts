@@ -90,6 +90,7 @@ export function computedOnce(iterations: number): Record<string, { compute: numb
 export async function storeTally(workdir: string): Promise<Record<string, { compute: number; reuse: number }>> {
   const tally: Record<string, { compute: number; reuse: number }> = {};
   for (const e of await new ArtifactStore(workdir).events()) {
+    if (e.event === 'invalid') continue;
     const t = (tally[e.label ?? e.key] ??= { compute: 0, reuse: 0 });
     t[e.event]++;
   }
