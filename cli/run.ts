@@ -3,6 +3,7 @@
  * runs it, and turns failures into a message and an exit code (2 for usage errors, 1 otherwise, 0 for help).
  */
 import { Args, UsageError } from '../os/args.ts';
+import { Interrupted } from '../os/interrupt.ts';
 import type { Command } from './command.ts';
 
 const commands: Record<string, () => Promise<Command>> = {
@@ -55,6 +56,6 @@ export async function runCli(argv: readonly string[], io: CliOutput = PROCESS_OU
       return 2;
     }
     io.err(`subtomo ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    return err instanceof Interrupted ? err.exitCode : 1;
   }
 }

@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import type { AlignJob, AverageJob, MpiRanks } from '../model/jobs.ts';
 import { writeJobFile } from '../mpi/jobFiles.ts';
 import { type MpiJobResult, runMpiJob } from '../mpi/launcher.ts';
-import { preflight } from '../mpi/preflight.ts';
+import { hostfileNetworks, preflight } from '../mpi/preflight.ts';
 
 
 export interface Execution {
@@ -40,6 +40,9 @@ export async function runOnRanks(entry: string, job: AlignJob | AverageJob, outp
   // Hosts must answer ssh within the time ranks are given to start (at most 15 s).
   const sshTimeoutSeconds = Math.min(15, exec.mpi.readyTimeoutSeconds ?? 15);
   await preflight({ np: exec.mpi.np, hostfile: exec.mpi.hostfile, mca: exec.mpi.mca, boxSize: exec.boxSize ?? 0, sshTimeoutSeconds });
+  // MPI traffic only between the hostfile's hosts (single-host jobs keep to loopback: mpi/launcher.ts).
+  const networks = exec.mpi.hostfile ? await hostfileNetworks(exec.mpi.hostfile) : null;
+  const mca = { ...(networks && { btl_tcp_if_include: networks, oob_tcp_if_include: networks }), ...exec.mpi.mca };
   const jobFile = exec.jobFile ?? join(dirname(output), `.${basename(output)}.job.json`);
   await writeJobFile(jobFile, job);
   const doneByRank = new Map<number, number>();
@@ -47,7 +50,7 @@ export async function runOnRanks(entry: string, job: AlignJob | AverageJob, outp
     return await runMpiJob({
       np: exec.mpi.np,
       hostfile: exec.mpi.hostfile,
-      mca: exec.mpi.mca,
+      mca,
       mpirunArgs: exec.mpi.args,
       ...(exec.mpi.readyTimeoutSeconds !== undefined && { readyTimeoutMs: exec.mpi.readyTimeoutSeconds * 1000 }),
       ...(exec.mpi.stallTimeoutSeconds !== undefined && { stallTimeoutMs: exec.mpi.stallTimeoutSeconds * 1000 }),

@@ -21,6 +21,15 @@ else
   say "OpenMPI installed: $(mpirun --version | head -n 1)"
 fi
 
+# --- sshd, for the multi-host tests (a second host in a network namespace: test/helpers/two-hosts.sh) --
+if [ -x /usr/sbin/sshd ]; then
+  say "sshd present (multi-host tests)"
+else
+  say "installing sshd for the multi-host tests (apt-get install openssh-server)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null
+fi
+
 # --- Node.js dependencies ---------------------------------------------------------------------------
 # ≥ 20.6: the `subtomo` bin registers tsx's loader with module.register.
 if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 6) ? 0 : 1)'; then

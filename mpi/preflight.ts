@@ -7,6 +7,7 @@
  *   (`ssh -o BatchMode=yes`, with the `plm_rsh_args` MCA parameter mpirun would use).
  */
 import { execFile } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism, hostname, networkInterfaces, totalmem } from 'node:os';
 
@@ -104,6 +105,37 @@ export async function preflight(opts: PreflightOptions): Promise<void> {
       'hosts',
     );
   }
+}
+
+/**
+ * The network OpenMPI's TCP transports should use for a job over the hosts of `hostfile`: the subnet (CIDR) of
+ * this host's interface that every host's IPv4 address lies in, when there is one; otherwise null, and
+ * OpenMPI's own choice of interfaces stands (docs/cluster.md says how to name them with --mca).
+ */
+export async function hostfileNetworks(hostfile: string): Promise<string | null> {
+  const addresses: number[] = [];
+  for (const { host } of parseHostfile(await readFile(hostfile, 'utf8'), hostfile)) {
+    const found = await lookup(host, { family: 4 }).catch(() => null);
+    if (!found) return null;
+    addresses.push(ipv4(found.address));
+  }
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family !== 'IPv4' || a.internal || !a.cidr) continue;
+      const mask = ipv4(a.netmask);
+      const net = ipv4(a.address) & mask;
+      if (addresses.every((x) => (x & mask) === net)) return a.cidr.replace(/^[\d.]+/, dottedQuad(net >>> 0));
+    }
+  }
+  return null;
+}
+
+function ipv4(dotted: string): number {
+  return dotted.split('.').reduce((v, part) => (v << 8) | Number(part), 0);
+}
+
+function dottedQuad(v: number): string {
+  return [24, 16, 8, 0].map((s) => (v >>> s) & 255).join('.');
 }
 
 /** null if `ssh host true` succeeds within the timeout, else why not. */

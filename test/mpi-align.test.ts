@@ -3,9 +3,10 @@
  * path, plus the align/average CLI commands end to end. Data: an asymmetric blob object (exact at any pose),
  * particles with known poses, a ±60° missing wedge and a little noise, 24³ voxels.
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import alignCommand, { resultsPathFor } from '../cli/commands/align.ts';
@@ -48,6 +49,11 @@ const alignRank = fileURLToPath(new URL('../mpi/alignRank.ts', import.meta.url))
 const averageRank = fileURLToPath(new URL('../mpi/averageRank.ts', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'subtomo-mpi-align-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Every live process's command line (ps), to find what a command left behind. */
+function psLines(): string[] {
+  return execFileSync('ps', ['-eo', 'stat=,args='], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('Z'));
+}
 
 interface Truth {
   R: Mat3;
@@ -343,6 +349,26 @@ describe('subtomo align / subtomo average', () => {
       .rejects.toThrow('--batch 25 exceeds the 24 x-slices of the box');
     await expect(run(alignCommand, ['--ref', refPath, '--particles', starPath, '--epochs', '-1', '--out', out]))
       .rejects.toThrow('--epochs must be ≥ 0, got -1');
+  });
+
+  it('SIGTERM to `subtomo align --mpi 2` ends mpirun and every rank, and exits 143', async () => {
+    const out = join(scratch, 'cli-signal', 'aligned.star');
+    mkdirSync(dirname(out), { recursive: true });
+    const jobFile = join(dirname(out), `.${resultsPathFor(out).split('/').pop()}.job.json`);
+    const ours = () => psLines().filter((l) => l.includes(jobFile));
+    const cli = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../cli/main.ts', import.meta.url)), 'align',
+      '--ref', refPath, '--particles', starPath, '--method', 'lm', '--candidates', '10', '--bandwidth', '12', '--max-shift', '3',
+      '--mask-radius', '8', '--mask-edge', '2', '--mpi', '2', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const deadline = Date.now() + 60_000;
+    while (ours().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50)); // mpirun + 2 ranks
+    expect(ours().length).toBeGreaterThanOrEqual(3);
+    cli.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => cli.once('exit', r));
+    expect(code).toBe(143);
+    expect(stderr).toContain('interrupted by SIGTERM; every process it started was ended');
+    expect(ours()).toEqual([]);
   });
 
   it('reads the STAR of `subtomo simulate`: paths, tilt range and the true poses', async () => {

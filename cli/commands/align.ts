@@ -14,6 +14,7 @@ import { ALIGNMENT_DEFAULTS, SAG_DEFAULTS, defaultMaskRadius } from '../../model
 import type { SagSettings } from '../../model/jobs.ts';
 import { ALIGN_METHODS, type AlignMethod } from '../../model/methods.ts';
 import { type Args, UsageError } from '../../os/args.ts';
+import { interruptSignal } from '../../os/interrupt.ts';
 import { ProgressBar } from '../../os/progress.ts';
 import type { Command } from '../command.ts';
 import { MPI_FLAGS, MPI_USAGE, mpiOptions } from '../mpiOptions.ts';
@@ -104,7 +105,9 @@ async function run(args: Args): Promise<void> {
   const pairs = particles.reduce((sum, p) => sum + p.candidates.length, 0);
   const bar = new ProgressBar(`refine (${settings.method})`, pairs);
   const started = performance.now();
-  const { results, ranks } = await runAlignment(job, { mpi, boxSize: reference.n, onProgress: (done, detail) => bar.update(done, detail) });
+  const interrupt = interruptSignal();
+  const { results, ranks } = await runAlignment(job, { mpi, boxSize: reference.n, signal: interrupt.signal, onProgress: (done, detail) => bar.update(done, detail) })
+    .finally(interrupt.dispose);
   const seconds = (performance.now() - started) / 1000;
   const meanCcc = results.reduce((a, r) => a + r.ccc, 0) / results.length;
   const lines = [

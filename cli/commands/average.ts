@@ -10,6 +10,7 @@ import { readParticleStar } from '../../io/particlestar.ts';
 import { WEIGHT_FLOOR_FRACTION } from '../../model/defaults.ts';
 import type { AverageJob } from '../../model/jobs.ts';
 import { type Args, UsageError } from '../../os/args.ts';
+import { interruptSignal } from '../../os/interrupt.ts';
 import { ProgressBar } from '../../os/progress.ts';
 import type { Command } from '../command.ts';
 import { MPI_FLAGS, MPI_USAGE, mpiOptions } from '../mpiOptions.ts';
@@ -50,7 +51,8 @@ async function run(args: Args): Promise<void> {
   await mkdir(out, { recursive: true });
   const bar = new ProgressBar('average', job.particles.length);
   const started = performance.now();
-  await runAverage(job, { mpi, onProgress: (done, detail) => bar.update(done, detail) });
+  const interrupt = interruptSignal();
+  await runAverage(job, { mpi, signal: interrupt.signal, onProgress: (done, detail) => bar.update(done, detail) }).finally(interrupt.dispose);
   const odd = job.particles.filter((p) => p.half === 'odd').length;
   process.stderr.write(
     `averaged ${job.particles.length} particles (${odd} odd, ${job.particles.length - odd} even) in ` +
