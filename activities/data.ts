@@ -2,18 +2,23 @@
  * Campaign data activities: simulate a data set into the artifact store or load one from a STAR file
  * (validating every particle MRC), and the deterministic odd/even split into gold-standard half-sets.
  */
-import { basename, join, resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { alternatingHalf } from '../core/halfmaps.ts';
 import { groelPhantom } from '../core/phantom.ts';
 import { radians } from '../core/rotate.ts';
 import { SimulationConfigError, densityModel, validateSimulationConfig, type SimulationConfig } from '../core/simulate.ts';
 import { tiltRangeDegrees } from '../core/wedge.ts';
+import { extractParticles } from '../drivers/extract.ts';
+import { type ListSelection, type PreparedList, prepareParticles } from '../drivers/particleList.ts';
 import { writeSimulatedDataset } from '../drivers/simulate.ts';
 import { refOf, type ArtifactRef } from '../io/artifacts.ts';
-import { readParticleStar, type ParticleStar } from '../io/particlestar.ts';
+import { formatParticleList, readParticleList } from '../io/particles.ts';
 import { buildAssembly, readStructure } from '../io/pdb.ts';
 import { assertNotConstant, readVolume } from '../io/volumes.ts';
 import type { SimulatedData, StarData } from '../model/campaign.ts';
 import { CTF_DEFAULTS, SIMULATION_DEFAULTS } from '../model/defaults.ts';
+import type { ParticleList } from '../model/particles.ts';
 import { invalidInput, reportProgress, runCampaignStep, type Reuse } from './common.ts';
 import { PARTICLE_SET_FORMAT, readParticleSet, writeParticleSet, type ParticleRecord } from './particles.ts';
 
@@ -69,29 +74,90 @@ export function simulationConfigOf(d: SimulatedData): SimulationConfig {
 
 /**
  * Simulates the data set into the campaign's artifact store (a STAR file with its particle MRCs, as
- * `subtomo simulate` writes them) or takes the user's STAR file, then loads it: every particle MRC is read in
- * full and checked, so a corrupt file stops the campaign at once, naming it.
+ * `subtomo simulate` writes them) or takes the user's particle list — extracting the particles from their
+ * tomograms first when `data.extract` asks (a cached step of its own) — then loads it: every subtomogram is
+ * read in full and checked, so a corrupt file stops the campaign at once, naming it.
  */
 export async function simulateOrLoad(input: DataInput): Promise<DataResult> {
+  const { data, workdir } = input;
   let star: ArtifactRef;
-  let simulated = null;
-  if (input.data.kind === 'simulate') {
-    simulated = await simulateStep(input.workdir, input.data);
+  let upstreamReused = true;
+  const selection: ListSelection = { tiltSetting: "the config field 'data.tiltRange' ([min, max] in degrees)" };
+  if (data.kind === 'simulate') {
+    const simulated = await simulateStep(workdir, data);
     star = simulated.outputs.star;
+    upstreamReused = simulated.reused;
   } else {
-    star = await refOf(resolve(input.data.star)).catch((err: Error) => {
+    if (data.tomograms) selection.tomograms = data.tomograms;
+    if (data.pixelSize !== undefined) selection.pixelSize = data.pixelSize;
+    if (data.classNumber !== undefined) selection.classNumber = data.classNumber;
+    if (data.tiltRange) selection.tiltRange = tiltRangeDegrees(data.tiltRange[0], data.tiltRange[1]);
+    star = await refOf(resolve(data.star)).catch((err: Error) => {
       throw invalidInput(`config field 'data.star': ${err.message}`, err);
     });
+    if (data.extract) {
+      const extracted = await extractStep(workdir, star, data.extract, selection);
+      star = extracted.outputs.list;
+      upstreamReused = extracted.reused;
+      // The extracted list holds only the chosen class, with its tilt ranges, and names its subtomograms
+      // relative to its own directory (whatever RELION project the workdir may lie in).
+      delete selection.classNumber;
+      delete selection.tomograms;
+      selection.projectDirectory = dirname(star.path);
+    }
   }
-  const loaded = await loadStep(input.workdir, star);
+  const loaded = await loadStep(workdir, star, selection);
   const { set } = await readParticleSet(loaded.outputs.particles);
   return {
     particles: loaded.outputs.particles,
     count: set.particles.length,
     boxSize: set.boxSize,
     voxelSize: set.voxelSize,
-    reused: loaded.reused && (simulated?.reused ?? true),
+    reused: loaded.reused && upstreamReused,
   };
+}
+
+/** A list read with its selection; a problem is InvalidInput naming the file. */
+async function readList(path: string, selection: ListSelection): Promise<ParticleList> {
+  try {
+    return await readParticleList(path, selection);
+  } catch (err) {
+    throw invalidInput((err as Error).message, err);
+  }
+}
+
+/**
+ * Cuts the particles of the list out of their tomograms (drivers/extract.ts) into the store. The step is keyed
+ * on the list, its tomogram set and the tomograms themselves (by content), the box and the binning.
+ */
+async function extractStep(workdir: string, star: ArtifactRef, extract: { box: number; binning: number }, selection: ListSelection) {
+  const read = await readList(star.path, selection);
+  const list = selection.classNumber === undefined ? read : { ...read, particles: read.particles.filter((p) => p.classNumber === selection.classNumber) };
+  if (list.particles.length === 0) throw invalidInput(`${star.path}: no particle to extract${selection.classNumber === undefined ? '' : ` of class ${selection.classNumber}`}`);
+  if (selection.tiltRange) for (const p of list.particles) p.tilt ??= selection.tiltRange;
+  const inputs: Record<string, ArtifactRef> = { list: star };
+  for (const [i, file] of (list.origin.companions ?? []).entries()) inputs[`companion${i}`] = await refOf(file);
+  const used = new Set(list.particles.map((p) => p.tomogram));
+  for (const t of list.tomograms.filter((t) => used.has(t.name) && t.path)) {
+    inputs[`tomogram:${t.name}`] = await refOf(t.path!).catch((err: Error) => {
+      throw invalidInput(`tomogram ${t.name}: ${err.message}`, err);
+    });
+  }
+  const params = { ...extract, classNumber: selection.classNumber ?? null, tiltRange: selection.tiltRange ?? null, pixelSize: selection.pixelSize ?? null };
+  return runCampaignStep(workdir, 'extract', params, inputs, async (dir) => {
+    let extracted;
+    try {
+      extracted = await extractParticles(list, { ...extract, outDir: join(dir, 'Subtomograms') }, (done, name) =>
+        reportProgress({ step: 'extract', done, total: list.particles.length, detail: name }));
+    } catch (err) {
+      throw invalidInput(`extracting the particles of ${star.path}: ${(err as Error).message}`, err);
+    }
+    await writeFile(join(dir, 'particles.star'), formatParticleList(extracted.list, 'relion4', dir));
+    return {
+      list: 'particles.star',
+      ...Object.fromEntries(extracted.list.particles.map((p) => [`particle:${p.name}`, relative(dir, p.image!)])),
+    };
+  });
 }
 
 async function simulateStep(workdir: string, data: SimulatedData) {
@@ -121,55 +187,44 @@ async function simulateStep(workdir: string, data: SimulatedData) {
   });
 }
 
-/** The particles of a STAR file with their MRCs hashed; a problem is InvalidInput naming the file. */
-async function starParticles(star: ArtifactRef): Promise<{ parsed: ParticleStar; refs: ArtifactRef[] }> {
-  let parsed: ParticleStar;
+async function loadStep(workdir: string, star: ArtifactRef, selection: ListSelection) {
+  let prepared: PreparedList;
   try {
-    parsed = await readParticleStar(star.path);
+    prepared = await prepareParticles(await readParticleList(star.path, selection), selection);
   } catch (err) {
     throw invalidInput((err as Error).message, err);
   }
   const refs: ArtifactRef[] = [];
-  const paths = new Map<string, number>();
-  for (const [row, p] of parsed.particles.entries()) {
-    const twice = paths.get(p.path);
-    if (twice !== undefined) {
-      throw invalidInput(`${star.path}: rows ${twice + 1} and ${row + 1} name the same file ${p.path}; each particle must be listed once (one half-set each)`);
-    }
-    paths.set(p.path, row);
-    refs.push(await refOf(p.path).catch((err: Error) => {
-      throw invalidInput(`${star.path}: particle ${row + 1} (${p.imageName}): ${err.message}`, err);
+  for (const p of prepared.particles) {
+    refs.push(await refOf(p.image).catch((err: Error) => {
+      throw invalidInput(`${star.path}: particle ${p.name}: ${err.message}`, err);
     }));
   }
-  return { parsed, refs };
-}
-
-async function loadStep(workdir: string, star: ArtifactRef) {
-  const { parsed, refs } = await starParticles(star);
   const inputs: Record<string, ArtifactRef> = { star };
   refs.forEach((ref, i) => (inputs[`particle${i}`] = ref));
-  return runCampaignStep(workdir, 'load', {}, inputs, async (dir) => {
+  const params = { classNumber: selection.classNumber ?? null, tiltRange: selection.tiltRange ?? null, pixelSize: selection.pixelSize ?? null };
+  return runCampaignStep(workdir, 'load', params, inputs, async (dir) => {
     let boxSize = 0;
     const records: ParticleRecord[] = [];
-    for (const [i, p] of parsed.particles.entries()) {
+    for (const [i, p] of prepared.particles.entries()) {
       // Every map is read in full now, so a corrupt one stops the campaign before any work is spent on it.
       let volume;
       try {
-        volume = await readVolume(p.path, { voxelSize: parsed.voxelSize });
-        assertNotConstant(volume, p.path);
+        volume = await readVolume(p.image, { voxelSize: prepared.voxelSize });
+        assertNotConstant(volume, p.image);
       } catch (err) {
         throw invalidInput(`particle ${i + 1} of ${star.path}: ${(err as Error).message}`, err);
       }
       if (i === 0) boxSize = volume.n;
       else if (volume.n !== boxSize) {
-        throw invalidInput(`${p.path} is ${volume.n}³ but ${parsed.particles[0].path} is ${boxSize}³; all particles of a campaign need one box size`);
+        throw invalidInput(`${p.image} is ${volume.n}³ but ${prepared.particles[0].image} is ${boxSize}³; all particles of a campaign need one box size`);
       }
       const { path, sha256, bytes } = refs[i];
-      records.push({ name: p.imageName, path, sha256, bytes, tilt: p.tilt, half: p.half });
-      await reportProgress({ step: 'load', done: i + 1, total: parsed.particles.length, detail: p.imageName });
+      records.push({ name: p.name, path, sha256, bytes, tilt: p.tilt, half: p.half ?? alternatingHalf(i) });
+      await reportProgress({ step: 'load', done: i + 1, total: prepared.particles.length, detail: p.name });
     }
     await writeParticleSet(join(dir, 'particles.json'), {
-      format: PARTICLE_SET_FORMAT, source: star.path, boxSize, voxelSize: parsed.voxelSize, particles: records,
+      format: PARTICLE_SET_FORMAT, source: star.path, boxSize, voxelSize: prepared.voxelSize, particles: records,
     });
     return { particles: 'particles.json' };
   });

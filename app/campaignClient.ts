@@ -52,13 +52,17 @@ export async function loadCampaignConfig(path: string): Promise<CampaignConfig> 
     const config = validateConfig(raw);
     config.workdir = at(config.workdir);
     if (config.alignment.hostfile) config.alignment.hostfile = at(config.alignment.hostfile);
-    if (config.data.kind === 'star') config.data.star = at(config.data.star);
+    if (config.data.kind === 'star') {
+      config.data.star = at(config.data.star);
+      if (config.data.tomograms) config.data.tomograms = config.data.tomograms.map(at);
+    }
     else {
       if (config.data.pdb) config.data.pdb = at(config.data.pdb);
       simulationConfigOf(config.data);
     }
     const inputs: [string, string | undefined][] = [
       ['data.star', config.data.kind === 'star' ? config.data.star : undefined],
+      ...(config.data.kind === 'star' ? (config.data.tomograms ?? []).map((t): [string, string] => ['data.tomograms', t]) : []),
       ['data.pdb', config.data.kind === 'simulate' ? config.data.pdb : undefined],
       ['alignment.hostfile', config.alignment.hostfile],
     ];

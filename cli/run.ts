@@ -8,6 +8,7 @@ import type { Command } from './command.ts';
 
 const commands: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./commands/simulate.ts')).default,
+  extract: async () => (await import('./commands/extract.ts')).default,
   mask: async () => (await import('./commands/mask.ts')).default,
   align: async () => (await import('./commands/align.ts')).default,
   average: async () => (await import('./commands/average.ts')).default,

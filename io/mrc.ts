@@ -336,11 +336,16 @@ const HOST_LITTLE = endianness() === 'LE';
 
 /** Voxel values as float32 in the file's own order (columns fastest). */
 function decode(buffer: Uint8Array, h: MrcHeader): Float32Array {
-  const count = h.nx * h.ny * h.nz;
+  return decodeVoxels(buffer.subarray(h.dataOffset, h.dataOffset + h.dataBytes), h);
+}
+
+/** Consecutive voxels of a file with header `h` (its mode and byte order), as float32. */
+export function decodeVoxels(bytes: Uint8Array, h: MrcHeader): Float32Array {
   const size = SUPPORTED_MODES[h.mode].bytes;
+  const count = Math.floor(bytes.length / size);
   // An aligned copy lets typed arrays read the data whatever the extended header's length; swap bytes if needed.
   // (new Uint8Array(view) copies; Buffer#slice would share memory with the caller's buffer.)
-  const raw = new Uint8Array(buffer.subarray(h.dataOffset, h.dataOffset + h.dataBytes));
+  const raw = new Uint8Array(bytes.subarray(0, count * size));
   if (size > 1 && h.littleEndian !== HOST_LITTLE) {
     for (let i = 0; i < raw.length; i += size) {
       for (let a = i, b = i + size - 1; a < b; a++, b--) {
@@ -367,6 +372,11 @@ function decode(buffer: Uint8Array, h: MrcHeader): Float32Array {
       return out;
     }
   }
+}
+
+/** Bytes per voxel of a supported MRC mode. */
+export function modeBytes(mode: number): number {
+  return SUPPORTED_MODES[mode].bytes;
 }
 
 /** IEEE 754 binary16 bits → number. */
@@ -442,6 +452,24 @@ export function encodeMrc(volume: Volume, opts: WriteMrcOptions = {}, nameForErr
   if (bad.count > 0) {
     throw new MrcError('non-finite', `cannot write ${nameForErrors}: the volume contains ${describeNonFinite(bad, n)}`);
   }
+  return encodeMrcGrid({ size: [n, n, n], voxelSize, data }, opts, nameForErrors);
+}
+
+/** A box of voxels of any shape (a tomogram), x fastest: what `encodeMrcGrid` writes. */
+export interface Grid {
+  size: Triple;
+  voxelSize: number;
+  data: Float32Array;
+}
+
+/** The bytes of a mode-2, little-endian MRC2014 file holding a grid of any shape (subtomo's volumes are cubes). */
+export function encodeMrcGrid(grid: Grid, opts: WriteMrcOptions = {}, nameForErrors = 'MRC output'): Uint8Array {
+  const { size, data, voxelSize } = grid;
+  if (data.length !== size[0] * size[1] * size[2]) throw new RangeError(`${nameForErrors}: ${data.length} values for a ${size.join('×')} grid`);
+  const bad = countNonFinite(data);
+  if (bad.count > 0) {
+    throw new MrcError('non-finite', `cannot write ${nameForErrors}: it contains ${bad.count} non-finite values (NaN or ±Inf)`);
+  }
   const first = opts.date ? `subtomo ${opts.date.toISOString().slice(0, 19)}Z` : 'subtomo';
   // Labels are free text for people: characters outside printable ASCII become '?', and each is cut to 80.
   const labels = [first, ...(opts.labels ?? [])].map((l) =>
@@ -454,16 +482,12 @@ export function encodeMrc(volume: Volume, opts: WriteMrcOptions = {}, nameForErr
   const view = new DataView(bytes.buffer);
   const i32 = (off: number, v: number): void => view.setInt32(off, v, true);
   const f32 = (off: number, v: number): void => view.setFloat32(off, v, true);
-  i32(0, n);
-  i32(4, n);
-  i32(8, n);
+  for (let a = 0; a < 3; a++) i32(4 * a, size[a]);
   i32(12, 2);
   // nxstart, nystart, nzstart = 0 (bytes 16–27 stay zero)
-  i32(28, n);
-  i32(32, n);
-  i32(36, n);
+  for (let a = 0; a < 3; a++) i32(28 + 4 * a, size[a]);
   for (let a = 0; a < 3; a++) {
-    f32(40 + 4 * a, n * voxelSize);
+    f32(40 + 4 * a, size[a] * voxelSize);
     f32(52 + 4 * a, 90);
     i32(64 + 4 * a, a + 1);
   }
@@ -516,6 +540,11 @@ function statistics(data: Float32Array): Statistics {
 }
 
 /** Write `volume` to `path` as mode-2 MRC, atomically (io/atomic.ts). */
+/** Writes a grid of any shape (e.g. a tomogram) as MRC2014, atomically. */
+export async function writeMrcGrid(path: string, grid: Grid, opts: WriteMrcOptions = {}): Promise<void> {
+  await writeFileAtomic(path, encodeMrcGrid(grid, opts, path), { createParent: true });
+}
+
 export async function writeMrc(path: string, volume: Volume, opts: WriteMrcOptions = {}): Promise<void> {
   await writeFileAtomic(path, encodeMrc(volume, opts, path), { createParent: false });
 }

@@ -54,6 +54,8 @@ export const TILT_MIN_COLUMN = 'subtomoTiltMinDeg';
 export const TILT_MAX_COLUMN = 'subtomoTiltMaxDeg';
 /** subtomo's alignment scores: CCC, d = 2 − 2·CCC, refinement iterations, 1-based winning FRM candidate. */
 export const ALIGNMENT_COLUMNS = ['subtomoCcc', 'subtomoDissimilarity', 'subtomoIterations', 'subtomoFrmCandidate'] as const;
+/** 1 when the particle's box reached beyond its tomogram at extraction (that part holds the tomogram's mean). */
+export const CLIPPED_COLUMN = 'subtomoClipped';
 
 const ANGLES = ['rlnAngleRot', 'rlnAngleTilt', 'rlnAnglePsi'] as const;
 const ORIGINS_ANGST = ['rlnOriginXAngst', 'rlnOriginYAngst', 'rlnOriginZAngst'] as const;
@@ -286,6 +288,7 @@ export async function relionParticleList(doc: StarDocument, format: RelionFormat
       if (!Number.isInteger(c)) throw new Error(`${where('rlnClassNumber')} must be an integer, got ${c}`);
       p.classNumber = c;
     }
+    if (hasColumn(table, CLIPPED_COLUMN)) p.clipped = num(CLIPPED_COLUMN) === 1;
     if (hasColumn(table, ALIGNMENT_COLUMNS[0])) {
       const scores: NonNullable<Particle['scores']> = { ccc: num(ALIGNMENT_COLUMNS[0]) };
       if (hasColumn(table, ALIGNMENT_COLUMNS[1])) scores.dissimilarity = num(ALIGNMENT_COLUMNS[1]);
@@ -451,6 +454,7 @@ function updatedTables(list: ParticleList, base?: string): StarTable[] {
   const halfAt = requireAll(list, (p) => p.half, 'half-set') ? ensure(['rlnRandomSubset']) : undefined;
   const scoreLabels = scoreColumns(list);
   const scoreAt = scoreLabels.length > 0 ? ensure(scoreLabels) : undefined;
+  const clippedAt = list.particles.some((p) => p.clipped !== undefined) ? ensure([CLIPPED_COLUMN]) : undefined;
 
   // The pose a row's cells give, as the reader derived it (origins appended as 0 when the file had none).
   const readBack = (v: number[]): Pose => {
@@ -473,6 +477,7 @@ function updatedTables(list: ParticleList, base?: string): StarTable[] {
     if (classAt) put(classAt, [p.classNumber!]);
     if (halfAt) put(halfAt, [p.half === 'odd' ? 1 : 2]);
     if (scoreAt) put(scoreAt, scoreValues(p, scoreLabels));
+    if (clippedAt) put(clippedAt, [p.clipped ? 1 : 0]);
     return row;
   });
   return list.origin.tables.map((t) =>
@@ -560,6 +565,7 @@ function freshTables(list: ParticleList, format: RelionFormat, base?: string): S
   if (list.particles.every((p) => p.tilt)) add(TILT_COLUMNS, (p) => tiltColumns(p.tilt!));
   const scoreLabels = scoreColumns(list);
   if (scoreLabels.length > 0) add(scoreLabels, (p) => scoreValues(p, scoreLabels));
+  if (list.particles.some((p) => p.clipped !== undefined)) add([CLIPPED_COLUMN], (p) => [p.clipped ? 1 : 0]);
 
   const tables: StarTable[] = [];
   if (format === 'relion5') tables.push({ name: 'general', columns: ['rlnTomoSubTomosAre2DStacks'], rows: [[0]] });

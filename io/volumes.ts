@@ -135,6 +135,67 @@ export async function readVolumeOnSampling(path: string, target: Sampling, opts:
 }
 
 /**
+ * `v` brought onto `target`'s sampling, and what was done (for a message), as a reference made elsewhere must be
+ * before particles can be compared with it: Fourier-resampled to the target voxel size (`fourierResample`),
+ * then cut or padded in real space about its centre voxel to the target box (padding with its edge mean).
+ */
+export function fitToSampling(v: Volume, target: Pick<Sampling, 'n' | 'voxelSize'>): { volume: Volume; changes: string[] } {
+  const changes: string[] = [];
+  let out = v;
+  if (!sameVoxelSize(v.voxelSize, target.voxelSize)) {
+    const exact = (v.n * v.voxelSize) / target.voxelSize;
+    // A box that does not resample to a whole even size is first padded to one that does.
+    let padded = v;
+    if (Math.abs(exact - Math.round(exact)) > 1e-6 * exact || Math.round(exact) % 2 !== 0) {
+      const ratio = v.voxelSize / target.voxelSize;
+      let m = v.n;
+      while (Math.abs(m * ratio - Math.round(m * ratio)) > 1e-6 * m * ratio || Math.round(m * ratio) % 2 !== 0) m += 2;
+      if (m > 4 * v.n) throw new RangeError(`cannot resample ${v.n}³ voxels of ${angstrom(v.voxelSize)} to ${angstrom(target.voxelSize)}: no even box fits`);
+      padded = recentred(v, m);
+    }
+    out = fourierResample(padded, target.voxelSize);
+    changes.push(`Fourier-resampled from ${angstrom(v.voxelSize)} to ${angstrom(target.voxelSize)} voxels`);
+  }
+  if (out.n !== target.n) {
+    changes.push(`${out.n > target.n ? 'cut' : 'padded'} from ${out.n}³ to ${target.n}³ about its centre`);
+    out = recentred(out, target.n);
+  }
+  return { volume: out, changes };
+}
+
+/** `v` in an m³ box with the same centre voxel (floor(n/2) ↦ m/2); new voxels take the mean of v's faces. */
+function recentred(v: Volume, m: number): Volume {
+  const n = v.n;
+  let edge = 0;
+  let count = 0;
+  for (let z = 0; z < n; z++) {
+    for (let y = 0; y < n; y++) {
+      for (let x = 0; x < n; x++) {
+        if (x === 0 || y === 0 || z === 0 || x === n - 1 || y === n - 1 || z === n - 1) {
+          edge += v.data[x + n * (y + n * z)];
+          count++;
+        }
+      }
+    }
+  }
+  const out = new Volume(m, v.voxelSize, new Float32Array(m * m * m).fill(edge / count));
+  const d = Math.floor(m / 2) - Math.floor(n / 2);
+  for (let z = 0; z < m; z++) {
+    const sz = z - d;
+    if (sz < 0 || sz >= n) continue;
+    for (let y = 0; y < m; y++) {
+      const sy = y - d;
+      if (sy < 0 || sy >= n) continue;
+      for (let x = 0; x < m; x++) {
+        const sx = x - d;
+        if (sx >= 0 && sx < n) out.data[x + m * (y + m * z)] = v.data[sx + n * (sy + n * sz)];
+      }
+    }
+  }
+  return out;
+}
+
+/**
  * The volume resampled to `voxelSize` by Fourier cropping (coarser) or zero padding (finer), core/resample.ts:
  * n voxels of a Å become m = n·a/b voxels of b Å, which must be an even whole number (so the centre voxel
  * m/2 is the image of n/2). Padding keeps the old samples exactly; cropping a padded volume restores it.

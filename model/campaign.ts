@@ -27,10 +27,21 @@ export interface SimulatedData {
   defocus: number;
 }
 
+/** A user's particles: a list in any format io/particles.ts reads (the field keeps the name `star`). */
 export interface StarData {
   kind: 'star';
-  /** STAR file listing particle MRCs and their tilt ranges. */
+  /** Particle list: RELION 4/5 or Warp/M STAR, Dynamo .tbl. */
   star: string;
+  /** tomograms.star (RELION) and/or a Dynamo .vll: the tomograms, their tilt series and geometry. */
+  tomograms?: string[];
+  /** Tilt range (degrees, min and max) for particles whose list and tomogram give none. */
+  tiltRange?: [number, number];
+  /** Å per pixel for lists that do not state it (Warp, Dynamo without `* apix`). */
+  pixelSize?: number;
+  /** Only the particles of this class (rlnClassNumber). */
+  classNumber?: number;
+  /** Cut the particles out of their tomograms first (drivers/extract.ts): box in voxels, binning. */
+  extract?: { box: number; binning: number };
 }
 
 export interface CampaignConfig {
@@ -145,7 +156,8 @@ const tiltAngle = (x: number) => (Math.abs(x) <= 90 ? null : 'must be within ±9
 const KNOWN = {
   top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'seed', 'registerHalves'],
   simulate: ['kind', 'simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'resolution', 'maxShift', 'defocus'],
-  star: ['kind', 'star'],
+  star: ['kind', 'star', 'tomograms', 'tiltRange', 'pixelSize', 'classNumber', 'extract'],
+  extract: ['box', 'binning'],
   alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'sag', 'mpiRanks', 'hostfile', 'mpi'],
   mpi: ['mca', 'args', 'readyTimeout', 'stallTimeout'],
   sag: ['batchSize', 'maxEpochs', 'tolerance', 'lambda'],
@@ -166,10 +178,7 @@ function parseData(raw: Raw): SimulatedData | StarData {
   if (data.kind !== undefined && data.kind !== 'simulate' && data.kind !== 'star') {
     throw new ConfigError('data.kind', `must be 'simulate' or 'star', got ${JSON.stringify(data.kind)}`);
   }
-  if (data.kind === 'star' || data.star !== undefined) {
-    rejectUnknown(data, KNOWN.star, 'data.');
-    return { kind: 'star', star: str(data, 'star', 'data.') };
-  }
+  if (data.kind === 'star' || data.star !== undefined) return parseStarData(data);
   rejectUnknown(data, KNOWN.simulate, 'data.');
   const p = 'data.';
   const size = num(data, 'size', p, SIMULATION_DEFAULTS.size, (x) =>
@@ -251,10 +260,42 @@ export function assertAbsolutePaths(config: CampaignConfig): void {
     ['data.star', config.data.kind === 'star' ? config.data.star : undefined],
     ['data.pdb', config.data.kind === 'simulate' ? config.data.pdb : undefined],
     ['alignment.hostfile', config.alignment.hostfile],
+    ...(config.data.kind === 'star' ? (config.data.tomograms ?? []).map((t): [string, string] => ['data.tomograms', t]) : []),
   ];
   for (const [field, path] of paths) {
     if (path !== undefined && !path.startsWith('/')) throw new ConfigError(field, `must be an absolute path when a campaign starts, got '${path}'`);
   }
+}
+
+function parseStarData(data: Raw): StarData {
+  rejectUnknown(data, KNOWN.star, 'data.');
+  const p = 'data.';
+  const out: StarData = { kind: 'star', star: str(data, 'star', p) };
+  if (data.tomograms !== undefined) {
+    const list = typeof data.tomograms === 'string' ? [data.tomograms] : data.tomograms;
+    if (!Array.isArray(list) || list.length === 0 || list.some((t) => typeof t !== 'string' || t === '')) {
+      throw new ConfigError('data.tomograms', 'must be a file (tomograms.star or a Dynamo .vll) or a list of them');
+    }
+    out.tomograms = list as string[];
+  }
+  if (data.tiltRange !== undefined) {
+    const t = data.tiltRange;
+    if (!Array.isArray(t) || t.length !== 2 || t.some((a) => typeof a !== 'number' || Math.abs(a) > 90) || t[0] > t[1]) {
+      throw new ConfigError('data.tiltRange', `must be [min, max] in degrees within ±90 with min ≤ max, e.g. [-60, 60], got ${JSON.stringify(t)}`);
+    }
+    out.tiltRange = [t[0], t[1]];
+  }
+  if (data.pixelSize !== undefined) out.pixelSize = num(data, 'pixelSize', p, undefined, positive);
+  if (data.classNumber !== undefined) out.classNumber = num(data, 'classNumber', p, undefined, nonNegativeInt);
+  if (data.extract !== undefined) {
+    const e = obj(data, 'extract', p);
+    rejectUnknown(e, KNOWN.extract, 'data.extract.');
+    out.extract = {
+      box: num(e, 'box', 'data.extract.', undefined, (x) => (Number.isInteger(x) && x >= 8 && x <= MAX_BOX && x % 2 === 0 ? null : `must be an even integer from 8 to ${MAX_BOX}`)),
+      binning: num(e, 'binning', 'data.extract.', 1, positiveInt),
+    };
+  }
+  return out;
 }
 
 /** Validates a parsed YAML/JSON object; every problem names the field it is about. */

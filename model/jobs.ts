@@ -92,6 +92,8 @@ export interface AverageJob {
   out: { odd: string; even: string; combined: string };
   /** Wedge-weight floor as a fraction of the particle count (core/average.ts). */
   floorFraction?: number;
+  /** Voxel size of the particles, Å: EM files do not carry one (and it overrides MRC headers). */
+  voxelSize?: number;
 }
 
 /** MPI ranks to start, optionally on the hosts of an OpenMPI hostfile, and how mpirun runs them. */

@@ -117,6 +117,8 @@ export interface Particle {
    * Dynamo tables. `candidate` is the 0-based index of the FRM candidate that won.
    */
   scores?: { ccc: number; dissimilarity?: number; iterations?: number; candidate?: number };
+  /** Its box reached beyond the tomogram at extraction; that part holds the tomogram's mean (subtomoClipped). */
+  clipped?: boolean;
   /** Index of the particle's row in `ListOrigin`'s particle table; absent for a particle the file did not have. */
   sourceRow?: number;
 }

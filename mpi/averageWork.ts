@@ -17,10 +17,14 @@ export interface AverageProgress {
   particle: string;
 }
 
-/** Box size and voxel size of the job's average, from the first particle's header. */
+/** Box size and voxel size of the job's average, from the first particle (its header, or the job's voxel size). */
 export async function averageGeometry(job: AverageJob): Promise<{ n: number; voxelSize: number }> {
   if (job.particles.length === 0) throw new Error('average job has no particles');
   const first = job.particles[0];
+  if (job.voxelSize !== undefined) {
+    const v = await readParticle(first.name, first.path, job.voxelSize);
+    return { n: v.n, voxelSize: job.voxelSize };
+  }
   const header = await readMrcHeader(first.path).catch((err: Error) => {
     throw new Error(`particle ${first.name}: ${err.message}`);
   });
@@ -31,9 +35,9 @@ export async function averageGeometry(job: AverageJob): Promise<{ n: number; vox
   return { n: header.nx, voxelSize: header.voxelSize };
 }
 
-async function readParticle(name: string, path: string): Promise<Volume> {
+async function readParticle(name: string, path: string, voxelSize?: number): Promise<Volume> {
   try {
-    return await readVolume(path);
+    return await readVolume(path, voxelSize === undefined ? {} : { voxelSize });
   } catch (err) {
     throw new Error(`particle ${name}: ${(err as Error).message}`);
   }
@@ -49,7 +53,7 @@ export async function accumulateParticles(
 ): Promise<void> {
   for (let k = 0; k < count; k++) {
     const p = job.particles[first + k];
-    const volume = await readParticle(p.name, p.path);
+    const volume = await readParticle(p.name, p.path, job.voxelSize);
     try {
       sums.add(p.half, volume, p.pose, p.tilt);
     } catch (err) {

@@ -73,6 +73,7 @@ export function validateAverageJob(raw: unknown, source: string): AverageJob {
   const out = c.object(job.out, 'out');
   for (const k of ['odd', 'even', 'combined']) c.string(out[k], `out.${k}`);
   if (job.floorFraction !== undefined) c.number(job.floorFraction, 'floorFraction', 0);
+  if (job.voxelSize !== undefined && !(c.number(job.voxelSize, 'voxelSize', 0) > 0)) throw new JobFileError(source, 'voxelSize', 'must be positive');
   return job as unknown as AverageJob;
 }
 

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS, runCli } from '../cli/run.ts';
+import { Volume } from '../core/volume.ts';
+import { writeMrc } from '../io/mrc.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'subtomo-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -60,6 +62,7 @@ describe('subtomo', () => {
   it('file errors name the path: a directory given as the reference', async () => {
     const star = join(scratch, 'p.star');
     writeFileSync(star, 'data_particles\nloop_\n_rlnImageName\n_rlnImagePixelSize\n_subtomoTiltMinDeg\n_subtomoTiltMaxDeg\np1.mrc 6 -60 60\n');
+    await writeMrc(join(scratch, 'p1.mrc'), new Volume(8, 6, Float32Array.from({ length: 512 }, (_, i) => i % 7)));
     const dir = join(scratch, 'ref.mrc');
     mkdirSync(dir);
     const r = await cli('align', '--ref', dir, '--particles', star, '--out', join(scratch, 'o.star'));

@@ -396,7 +396,7 @@ describe('subtomo align / subtomo average', () => {
     writeFileSync(noTilt, formatStar([{ name: 'particles', columns: ['rlnImageName'], rows: [['p1.mrc']] }]));
     const out = join(scratch, 'bad', 'out.star');
     await expect(run(alignCommand, ['--ref', refPath, '--particles', noTilt, '--method', 'sag', '--out', out]))
-      .rejects.toThrow(`${noTilt}: data_particles lacks columns _subtomoTiltMinDeg, _subtomoTiltMaxDeg`);
+      .rejects.toThrow(`${noTilt}: particle p1.mrc has no tilt range, and neither has its tomogram (per-tilt angles in tomograms.star); give its missing wedge with --tilt-range MIN,MAX`);
     await expect(run(alignCommand, ['--ref', refPath, '--particles', starPath, '--method', 'newton', '--out', out]))
       .rejects.toThrow("--method must be one of sag, sag1, lm, chen, got 'newton'");
     await expect(run(alignCommand, ['--ref', join(scratch, 'nope.mrc'), '--particles', starPath, '--method', 'sag', '--out', out]))
@@ -406,7 +406,7 @@ describe('subtomo align / subtomo average', () => {
       name: 'particles', columns: ['rlnImageName', 'subtomoTiltMinDeg', 'subtomoTiltMaxDeg'], rows: [['p1.mrc', -60, 60]],
     }]));
     await expect(run(averageCommand, ['--particles', noPoses, '--out', join(scratch, 'bad-avg')]))
-      .rejects.toThrow(`${noPoses}: no pose columns`);
+      .rejects.toThrow(`${noPoses}: particle p1.mrc has no pose; average needs aligned particles`);
     const missingFile = join(scratch, 'missing-file.star');
     writeFileSync(missingFile, readFileSync(starPath, 'utf8').replace('p2.mrc', 'p2-gone.mrc'));
     await expect(run(averageCommand, ['--particles', missingFile, '--out', join(scratch, 'bad-avg2')]))

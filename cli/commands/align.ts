@@ -1,15 +1,19 @@
 /**
- * `subtomo align`: the paper's Algorithm 3 for a particle STAR against one reference (drivers/align.ts): FRM
+ * `subtomo align`: the paper's Algorithm 3 for a particle list against one reference (drivers/align.ts): FRM
  * rotation candidates in this process, then every (particle × candidate) pair refined locally (FTM shift, then
- * SAG / LM / Chen) in this process or on MPI ranks, the lowest dissimilarity winning per particle. Writes a
- * STAR with the poses and scores (--out) and the full results, including every candidate's dissimilarity, as
- * JSON beside it (angles in radians, shifts in voxels, as model/jobs.ts ParticleAlignment).
+ * SAG / LM / Chen) in this process or on MPI ranks, the lowest dissimilarity winning per particle. Writes the
+ * list (--out, in its own format or --format's) with every input column kept and only poses and scores
+ * updated, and the full results, including every candidate's dissimilarity, as JSON beside it (angles in
+ * radians, shifts in voxels, as model/jobs.ts ParticleAlignment). A reference of another box or voxel size is
+ * resampled to the particles'.
  */
-import { resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Volume } from '../../core/volume.ts';
 import { type AlignSettings, type AlignTarget, alignJob, findCandidates, runAlignment } from '../../drivers/align.ts';
-import { readParticleStar } from '../../io/particlestar.ts';
-import { assertSameSampling, readVolume } from '../../io/volumes.ts';
+import { readPreparedList, withUpdatedParticles } from '../../drivers/particleList.ts';
+import { writeMrc } from '../../io/mrc.ts';
+import { writeParticleList } from '../../io/particles.ts';
+import { type Sampling, assertSameSampling, fitToSampling, readVolume, sameVoxelSize } from '../../io/volumes.ts';
 import { ALIGNMENT_DEFAULTS, SAG_DEFAULTS, defaultMaskRadius } from '../../model/defaults.ts';
 import type { SagSettings } from '../../model/jobs.ts';
 import { ALIGN_METHODS, type AlignMethod } from '../../model/methods.ts';
@@ -17,11 +21,12 @@ import { type Args, UsageError } from '../../os/args.ts';
 import { interruptSignal } from '../../os/interrupt.ts';
 import { ProgressBar } from '../../os/progress.ts';
 import type { Command } from '../command.ts';
+import { FORMAT_USAGE, LIST_FLAGS, LIST_USAGE, listSelection, outputFormat } from '../listOptions.ts';
 import { MPI_FLAGS, MPI_USAGE, mpiOptions } from '../mpiOptions.ts';
 
 const A = ALIGNMENT_DEFAULTS;
 const usage =
-  `subtomo align --ref REF.mrc --particles STAR --out STAR [--method ${ALIGN_METHODS.join('|')} (${A.method})] ` +
+  `subtomo align --ref REF.mrc|.em ${LIST_USAGE} --out LIST ${FORMAT_USAGE}\n       [--method ${ALIGN_METHODS.join('|')} (${A.method})] ` +
   `[--candidates ${A.candidates}] [--bandwidth ${A.bandwidth}] [--max-shift ${A.maxShift}] [--mask-radius R] ` +
   `[--mask-edge ${A.maskEdge}] [--align-box M] [--seed ${A.seed}] ${MPI_USAGE}\n` +
   `       SAG: [--batch B (box/8)] [--epochs ${SAG_DEFAULTS.maxEpochs}] [--tolerance ${SAG_DEFAULTS.tolerance}] ` +
@@ -84,48 +89,75 @@ async function run(args: Args): Promise<void> {
   const mpi = mpiOptions(args);
   const out = resolve(args.string('out'));
   const refPath = resolve(args.string('ref'));
-  const star = await readParticleStar(args.string('particles'));
-  const reference = await readVolume(refPath);
-  const settings = readSettings(args, reference.n);
-  const targets: AlignTarget[] = star.particles.map((p) => ({ name: p.imageName, path: p.path, tilt: p.tilt, reference: refPath }));
-  const refSampling = { n: reference.n, voxelSize: reference.voxelSize, label: `the reference ${refPath}` };
+  const prepared = await readPreparedList(args.string('particles'), listSelection(args));
+  const format = outputFormat(args, prepared.list.origin.format);
+  const { voxelSize } = prepared;
+  const first = prepared.particles[0];
+  const sample = await readVolume(first.image, { voxelSize }).catch((err: Error) => {
+    throw new Error(`particle ${first.name}: ${err.message}`);
+  });
+  const sampling = { n: sample.n, voxelSize, label: `particle ${first.name} (${first.image})` };
+  const reference = await referenceOnSampling(refPath, sampling, out);
+  const settings = readSettings(args, sampling.n);
+  const targets: AlignTarget[] = prepared.particles.map((p) => ({ name: p.name, path: p.image, tilt: p.tilt, reference: reference.path }));
   const read = {
-    reference: async (): Promise<Volume> => reference,
+    reference: async (): Promise<Volume> => reference.volume,
     particle: async (t: AlignTarget): Promise<Volume> => {
-      const v = await readVolume(t.path).catch((err: Error) => {
+      const v = await readVolume(t.path, { voxelSize }).catch((err: Error) => {
         throw new Error(`particle ${t.name}: ${err.message}`);
       });
-      assertSameSampling({ n: v.n, voxelSize: v.voxelSize, label: `particle ${t.name} (${t.path})` }, refSampling);
+      assertSameSampling({ n: v.n, voxelSize: v.voxelSize, label: `particle ${t.name} (${t.path})` }, sampling);
       return v;
     },
   };
   const frmBar = new ProgressBar('FRM', targets.length);
   const particles = await findCandidates(targets, settings, read, (_done, name) => frmBar.tick(1, name));
-  const job = alignJob(particles, settings, { results: resultsPathFor(out), star: out });
+  const job = alignJob(particles, settings, { results: resultsPathFor(out) });
   const pairs = particles.reduce((sum, p) => sum + p.candidates.length, 0);
   const bar = new ProgressBar(`refine (${settings.method})`, pairs);
   const started = performance.now();
   const interrupt = interruptSignal();
-  const { results, ranks } = await runAlignment(job, { mpi, boxSize: reference.n, signal: interrupt.signal, onProgress: (done, detail) => bar.update(done, detail) })
+  const { results, ranks } = await runAlignment(job, { mpi, boxSize: sampling.n, signal: interrupt.signal, onProgress: (done, detail) => bar.update(done, detail) })
     .finally(interrupt.dispose);
   const seconds = (performance.now() - started) / 1000;
+  const aligned = prepared.particles.map((p, i) => {
+    const r = results[i];
+    return { ...p, pose: r.pose, scores: { ccc: r.ccc, dissimilarity: r.dissimilarity, iterations: r.iterations, candidate: r.candidateIndex } };
+  });
+  const written = await writeParticleList(withUpdatedParticles(prepared, aligned), out, format);
   const meanCcc = results.reduce((a, r) => a + r.ccc, 0) / results.length;
   const lines = [
+    ...reference.changes.map((c) => `reference ${refPath}: ${c}, to match the particles (written to ${reference.path})`),
     `aligned ${results.length} particles (${pairs} particle × candidate refinements, ${settings.method}) in ${seconds.toFixed(1)} s` +
       `${mpi ? ` on ${mpi.np} MPI ranks` : ''}; mean CCC ${meanCcc.toFixed(4)}`,
     ...(ranks ?? []).map((r) => `  rank ${r.rank}: ${r.pairs} pairs, ${r.particlesRead} particles read, ${r.seconds.toFixed(1)} s`),
-    `wrote ${out} and ${job.out}`,
+    `wrote ${written.join(', ')} (${format}) and ${job.out}`,
   ];
   process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * The reference on the particles' sampling. A reference of another box or voxel size is resampled (Fourier
+ * crop/pad, then cut or padded about its centre) and written beside the output, since the MPI ranks read it
+ * from a file.
+ */
+async function referenceOnSampling(path: string, sampling: Sampling, out: string): Promise<{ volume: Volume; path: string; changes: string[] }> {
+  // An EM file carries no voxel size: it is taken to be the particles'. An MRC header's is believed.
+  const original = await readVolume(path, extname(path).toLowerCase() === '.em' ? { voxelSize: sampling.voxelSize } : {});
+  if (original.n === sampling.n && sameVoxelSize(original.voxelSize, sampling.voxelSize)) return { volume: original, path, changes: [] };
+  const { volume, changes } = fitToSampling(original, sampling);
+  const fitted = join(dirname(out), `.${basename(out)}.reference.mrc`);
+  await writeMrc(fitted, volume, { labels: [`${basename(path)} resampled to ${sampling.n}^3 of ${sampling.voxelSize} A`] });
+  return { volume, path: fitted, changes };
 }
 
 const align: Command = {
   summary: 'align particles to a reference: FRM candidates, then SAG/LM/Chen refinement (optionally on MPI ranks)',
   usage,
   flags: {
-    values: ['ref', 'particles', 'out', 'method', 'candidates', 'bandwidth', 'max-shift', 'mask-radius', 'mask-edge', 'align-box', 'seed',
-      'batch', 'epochs', 'tolerance', 'lambda', ...MPI_FLAGS.values],
-    repeatable: MPI_FLAGS.repeatable,
+    values: ['ref', 'out', 'method', 'candidates', 'bandwidth', 'max-shift', 'mask-radius', 'mask-edge', 'align-box', 'seed',
+      'batch', 'epochs', 'tolerance', 'lambda', ...LIST_FLAGS.values, ...MPI_FLAGS.values],
+    repeatable: [...(LIST_FLAGS.repeatable ?? []), ...(MPI_FLAGS.repeatable ?? [])],
   },
   run,
 };

@@ -5,40 +5,39 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { alternatingHalf } from '../../core/halfmaps.ts';
 import { runAverage } from '../../drivers/average.ts';
-import { readParticleStar } from '../../io/particlestar.ts';
+import { type PreparedList, readPreparedList } from '../../drivers/particleList.ts';
 import { WEIGHT_FLOOR_FRACTION } from '../../model/defaults.ts';
 import type { AverageJob } from '../../model/jobs.ts';
 import { type Args, UsageError } from '../../os/args.ts';
 import { interruptSignal } from '../../os/interrupt.ts';
 import { ProgressBar } from '../../os/progress.ts';
 import type { Command } from '../command.ts';
+import { LIST_FLAGS, LIST_USAGE, listSelection } from '../listOptions.ts';
 import { MPI_FLAGS, MPI_USAGE, mpiOptions } from '../mpiOptions.ts';
 
-const usage = `subtomo average --particles STAR --out DIR [--floor-fraction ${WEIGHT_FLOOR_FRACTION}] ${MPI_USAGE}`;
+const usage = `subtomo average ${LIST_USAGE} --out DIR [--floor-fraction ${WEIGHT_FLOOR_FRACTION}] ${MPI_USAGE}`;
 
 /** Output files inside --out. */
 export function averageOutputs(dir: string): AverageJob['out'] {
   return { odd: join(dir, 'half_odd.mrc'), even: join(dir, 'half_even.mrc'), combined: join(dir, 'average.mrc') };
 }
 
-/** The AverageJob for the particles of a STAR file with poses. */
-export async function averageJobFromStar(star: string, outDir: string, floorFraction: number): Promise<AverageJob> {
-  const { source, particles } = await readParticleStar(star);
-  const unposed = particles.find((p) => p.pose === null);
+/**
+ * The AverageJob for the aligned particles of a list: poses are required; half-sets are the list's
+ * (rlnRandomSubset), else alternating rows.
+ */
+export function averageJobOf(prepared: PreparedList, outDir: string, floorFraction: number): AverageJob {
+  const unposed = prepared.particles.find((p) => p.pose === undefined);
   if (unposed) {
-    throw new Error(`${source}: no pose columns (_rlnAngleRot …); average needs aligned particles, e.g. the STAR written by subtomo align`);
+    throw new Error(`${prepared.list.origin.path}: particle ${unposed.name} has no pose; average needs aligned particles, e.g. the list written by subtomo align`);
   }
-  const rows = new Map<string, number>();
-  particles.forEach((p, row) => {
-    const twice = rows.get(p.path);
-    if (twice !== undefined) throw new Error(`${source}: rows ${twice + 1} and ${row + 1} name the same file ${p.path}; each particle must be listed once`);
-    rows.set(p.path, row);
-  });
   return {
-    particles: particles.map((p) => ({ name: p.imageName, path: p.path, tilt: p.tilt, pose: p.pose!, half: p.half })),
+    particles: prepared.particles.map((p, i) => ({ name: p.name, path: p.image, tilt: p.tilt, pose: p.pose!, half: p.half ?? alternatingHalf(i) })),
     out: averageOutputs(outDir),
     floorFraction,
+    voxelSize: prepared.voxelSize,
   };
 }
 
@@ -47,7 +46,7 @@ async function run(args: Args): Promise<void> {
   const floorFraction = args.number('floor-fraction', WEIGHT_FLOOR_FRACTION);
   if (floorFraction < 0) throw new UsageError(`--floor-fraction must be ≥ 0, got ${floorFraction}`);
   const mpi = mpiOptions(args);
-  const job = await averageJobFromStar(args.string('particles'), out, floorFraction);
+  const job = averageJobOf(await readPreparedList(args.string('particles'), listSelection(args)), out, floorFraction);
   await mkdir(out, { recursive: true });
   const bar = new ProgressBar('average', job.particles.length);
   const started = performance.now();
@@ -64,7 +63,10 @@ async function run(args: Args): Promise<void> {
 const average: Command = {
   summary: 'average aligned particles into odd/even half maps and a combined map',
   usage,
-  flags: { values: ['particles', 'out', 'floor-fraction', ...MPI_FLAGS.values], repeatable: MPI_FLAGS.repeatable },
+  flags: {
+    values: ['out', 'floor-fraction', ...LIST_FLAGS.values.filter((f) => f !== 'format'), ...MPI_FLAGS.values],
+    repeatable: [...(LIST_FLAGS.repeatable ?? []), ...(MPI_FLAGS.repeatable ?? [])],
+  },
   run,
 };
 

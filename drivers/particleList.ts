@@ -1,0 +1,81 @@
+/**
+ * A user's particle list made ready for alignment and averaging — what `subtomo align`, `subtomo average`
+ * and a campaign's load step share: the particles of one class when asked, each with its subtomogram, its
+ * missing wedge (the list's or its tomogram's tilt range, else the one the user gives: a wedge cannot be
+ * guessed), no particle listed twice, and the voxel size of the subtomograms.
+ */
+import { resolve } from 'node:path';
+import type { TiltRange } from '../core/wedge.ts';
+import { readMrcHeader } from '../io/mrc.ts';
+import { type ReadListOptions, readParticleList } from '../io/particles.ts';
+import type { Particle, ParticleList } from '../model/particles.ts';
+
+export interface ListSelection extends ReadListOptions {
+  /** Tilt range for particles whose list and tomogram give none (`--tilt-range`, `data.tiltRange`). */
+  tiltRange?: TiltRange;
+  /** Only the particles of this class (rlnClassNumber, Dynamo column 22). */
+  classNumber?: number;
+  /** How messages name the tilt-range setting (a flag or a config field). */
+  tiltSetting?: string;
+}
+
+/** A particle ready for alignment: it has a subtomogram and a wedge. */
+export type ReadyParticle = Particle & { image: string; tilt: TiltRange };
+
+export interface PreparedList {
+  list: ParticleList;
+  /** The selected particles, in list order. */
+  particles: ReadyParticle[];
+  /** Voxel size of the subtomograms, Å. */
+  voxelSize: number;
+}
+
+/** The subset of `list` that `selection` asks for, checked (module doc); the list is kept for writing back. */
+export async function prepareParticles(list: ParticleList, selection: ListSelection = {}): Promise<PreparedList> {
+  const source = list.origin.path;
+  const chosen = selection.classNumber === undefined ? list.particles : list.particles.filter((p) => p.classNumber === selection.classNumber);
+  if (chosen.length === 0) {
+    throw new Error(
+      selection.classNumber === undefined
+        ? `${source} lists no particle`
+        : `${source} has no particle of class ${selection.classNumber} (classes there: ${[...new Set(list.particles.map((p) => p.classNumber))].join(', ') || 'none'})`,
+    );
+  }
+  const rowOf = new Map<string, string>();
+  const particles = chosen.map((p): ReadyParticle => {
+    if (!p.image) {
+      throw new Error(`${source}: particle ${p.name} has no subtomogram volume (rlnImageName); cut the particles out of their tomograms first: subtomo extract`);
+    }
+    const tilt = p.tilt ?? selection.tiltRange;
+    if (!tilt) {
+      throw new Error(
+        `${source}: particle ${p.name} has no tilt range, and neither has its tomogram (per-tilt angles in tomograms.star); ` +
+          `give its missing wedge with ${selection.tiltSetting ?? '--tilt-range MIN,MAX (degrees, e.g. -60,60)'}`,
+      );
+    }
+    const image = resolve(p.image);
+    const twice = rowOf.get(image);
+    if (twice !== undefined) throw new Error(`${source}: particles ${twice} and ${p.name} name the same subtomogram ${image}; each particle must be listed once`);
+    rowOf.set(image, p.name);
+    return { ...p, image, tilt };
+  });
+  let voxelSize = list.voxelSize ?? selection.pixelSize;
+  if (voxelSize === undefined) {
+    const header = await readMrcHeader(particles[0].image).catch((err: Error) => {
+      throw new Error(`${source}: no pixel size in the list and the first subtomogram cannot be read: ${err.message}`);
+    });
+    if (!(header.voxelSize > 0)) throw new Error(`${source}: no pixel size in the list nor in the header of ${particles[0].image}; give --pixel-size`);
+    voxelSize = header.voxelSize;
+  }
+  return { list, particles, voxelSize };
+}
+
+/** Reads a particle list in any format (io/particles.ts) and prepares it. */
+export async function readPreparedList(path: string, selection: ListSelection = {}): Promise<PreparedList> {
+  return prepareParticles(await readParticleList(path, selection), selection);
+}
+
+/** `list` with the prepared particles replaced by `updated` (same order), keeping only the selected ones. */
+export function withUpdatedParticles(prepared: PreparedList, updated: readonly Particle[]): ParticleList {
+  return { ...prepared.list, particles: [...updated], voxelSize: prepared.voxelSize };
+}
