@@ -42,6 +42,7 @@ describe('subtomo', () => {
     ['average', ['--particles', 'p.star', '--out', 'avg', '--mask', 'm.mrc'], 'unknown flag --mask'],
     ['mask', ['--size', '32', '--voxel', '6', '--sphere', '10', '--edgee', '5', '--out', 'm.mrc'], 'unknown flag --edgee; did you mean --edge?'],
     ['campaign', ['start', '--config', 'c.yaml', '--wacth'], 'unknown flag --wacth; did you mean --watch?'],
+    ['extract', ['--particles', 'p.star', '--box', '64', '--binnig', '2', '--out', 'x'], 'unknown flag --binnig; did you mean --binning?'],
   ])('%s refuses an unknown flag, naming it, before doing anything', async (name, argv, message) => {
     const r = await cli(name, ...argv);
     expect(r.code).toBe(2);
