@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   mask: async () => (await import('./commands/mask.ts')).default,
   align: async () => (await import('./commands/align.ts')).default,
   average: async () => (await import('./commands/average.ts')).default,
+  expand: async () => (await import('./commands/expand.ts')).default,
   campaign: async () => (await import('./commands/campaign.ts')).default,
 };
 

@@ -5,6 +5,7 @@
  * `freqOf(i, n)`, x fastest), so they multiply a spectrum from `fft3` element by element. Radii are
  * measured in Fourier voxels: shell r ↔ spatial frequency r/(n·voxel) Å⁻¹, resolution n·voxel/r Å.
  */
+import { squaredDistanceTransform } from './distance.ts';
 import { fft3, ifft3Real } from './fft.ts';
 import { Volume, centreOf, freqOf } from './volume.ts';
 
@@ -148,5 +149,28 @@ export function softCylinderMask(n: number, radius: number, halfHeight: number, 
     const base = z * n * n;
     for (let i = 0; i < n * n; i++) mask[base + i] = radial[i] * axial;
   }
+  return mask;
+}
+
+/**
+ * A soft mask from a map, as relion_mask_create makes one: voxels at or above `threshold` (binarised), grown
+ * by `extend` voxels, then a raised-cosine edge falling from 1 to 0 over the next `soft` voxels. Distances are
+ * exact Euclidean (core/distance.ts).
+ */
+export function thresholdMask(v: Volume, threshold: number, extend: number, soft: number): Float32Array {
+  checkNonNegative('mask extension (voxels)', extend);
+  checkNonNegative('mask soft edge (voxels)', soft);
+  const n = v.n;
+  const inside = new Uint8Array(v.data.length);
+  let count = 0;
+  let max = -Infinity;
+  for (let i = 0; i < inside.length; i++) {
+    if (v.data[i] >= threshold) count += inside[i] = 1;
+    if (v.data[i] > max) max = v.data[i];
+  }
+  if (count === 0) throw new RangeError(`no voxel reaches the threshold ${threshold} (the map's maximum is ${max})`);
+  const d2 = squaredDistanceTransform(inside, n);
+  const mask = new Float32Array(inside.length);
+  for (let i = 0; i < mask.length; i++) mask[i] = raisedCosine(Math.sqrt(d2[i]), extend, soft);
   return mask;
 }

@@ -41,7 +41,7 @@ export async function prepareParticles(list: ParticleList, selection: ListSelect
         : `${source} has no particle of class ${selection.classNumber} (classes there: ${[...new Set(list.particles.map((p) => p.classNumber))].join(', ') || 'none'})`,
     );
   }
-  const rowOf = new Map<string, string>();
+  const seen = new Map<string, Particle>();
   const particles = chosen.map((p): ReadyParticle => {
     if (!p.image) {
       throw new Error(`${source}: particle ${p.name} has no subtomogram volume (rlnImageName); cut the particles out of their tomograms first: subtomo extract`);
@@ -54,9 +54,17 @@ export async function prepareParticles(list: ParticleList, selection: ListSelect
       );
     }
     const image = resolve(p.image);
-    const twice = rowOf.get(image);
-    if (twice !== undefined) throw new Error(`${source}: particles ${twice} and ${p.name} name the same subtomogram ${image}; each particle must be listed once`);
-    rowOf.set(image, p.name);
+    // One subtomogram in several rows is a symmetry-expanded list (subtomo expand, relion_particle_symmetry_expand):
+    // fine as long as every copy is in the same, stated half-set; otherwise one particle would be in both halves.
+    const first = seen.get(image);
+    if (first !== undefined && (first.half === undefined || first.half !== p.half)) {
+      throw new Error(
+        `${source}: particles ${first.name} and ${p.name} name the same subtomogram ${image}` +
+          `${first.half && p.half ? ` in different half-sets (${first.half}, ${p.half})` : ' without a half-set (rlnRandomSubset)'}; ` +
+          'each particle must be listed once, or its copies kept in one half-set',
+      );
+    }
+    seen.set(image, first ?? p);
     return { ...p, image, tilt };
   });
   let voxelSize = list.voxelSize ?? selection.pixelSize;

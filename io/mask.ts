@@ -8,7 +8,7 @@
  */
 import { softCylinderMask, softSphereMask } from '../core/filters.ts';
 import { Volume } from '../core/volume.ts';
-import { type Sampling, assertSameSampling, readVolume } from './volumes.ts';
+import { type Sampling, fitToSampling, readVolume, sameVoxelSize } from './volumes.ts';
 
 export type MaskShape = { kind: 'sphere'; radius: number } | { kind: 'cylinder'; radius: number; height: number };
 
@@ -27,30 +27,35 @@ export interface ReadMaskOptions {
   voxelSize?: number;
 }
 
+/** A mask read for particles of some sampling, and what was done to bring it there (for a message). */
+export interface UserMask {
+  data: Float32Array;
+  /** Empty when the file matched; else e.g. "Fourier-resampled from 4 Å to 6 Å voxels". */
+  changes: string[];
+}
+
 /**
- * The alignment mask in `path` as n³ values, after checking it has the box and voxel size of `against`
- * (e.g. the first particle or the reference) and holds usable values. Errors name the mask file, the other
- * volume and both values.
+ * The mask in `path` on the sampling of `against` (the particles): checked to hold usable values (≥ 0, not
+ * all zero), and resampled when its box or voxel size differs (io/volumes.ts fitToSampling; the result is
+ * clipped to [0, 1], since Fourier resampling of a sharp edge rings). Errors name the mask file.
  */
-export async function readAlignmentMask(path: string, against: Sampling, opts: ReadMaskOptions = {}): Promise<Float32Array> {
+export async function readMask(path: string, against: Sampling, opts: ReadMaskOptions = {}): Promise<UserMask> {
   const mask = await readVolume(path, opts);
-  assertSameSampling(
-    { n: mask.n, voxelSize: mask.voxelSize, label: `alignment mask ${path}` },
-    against,
-    ` (make a matching one with: subtomo mask --size ${against.n} --voxel ${against.voxelSize} --sphere R --out mask.mrc)`,
-  );
   const d = mask.data;
   let positive = 0;
   for (let i = 0; i < d.length; i++) {
     if (d[i] < 0) {
       const n = mask.n;
       throw new Error(
-        `alignment mask ${path} has a negative value (${d[i]}) at voxel (x=${i % n}, y=${Math.floor(i / n) % n}, ` +
+        `mask ${path} has a negative value (${d[i]}) at voxel (x=${i % n}, y=${Math.floor(i / n) % n}, ` +
           `z=${Math.floor(i / (n * n))}); a mask must be ≥ 0 (1 = use, 0 = ignore)`,
       );
     }
     if (d[i] > 0) positive++;
   }
-  if (positive === 0) throw new Error(`alignment mask ${path} is zero everywhere: it would leave nothing to align`);
-  return d;
+  if (positive === 0) throw new Error(`mask ${path} is zero everywhere: it would leave nothing to align or compare`);
+  if (mask.n === against.n && sameVoxelSize(mask.voxelSize, against.voxelSize)) return { data: d, changes: [] };
+  const { volume, changes } = fitToSampling(mask, against);
+  for (let i = 0; i < volume.data.length; i++) volume.data[i] = Math.min(1, Math.max(0, volume.data[i]));
+  return { data: volume.data, changes: changes.map((c) => `mask ${path}: ${c}, to match ${against.label}`) };
 }

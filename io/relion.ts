@@ -317,7 +317,11 @@ export async function relionParticleList(doc: StarDocument, format: RelionFormat
   return list;
 }
 
-/** Names as the module doc of model/particles.ts says; a repeated name is an error naming both lines. */
+/**
+ * Names as the module doc of model/particles.ts says. A repeated rlnTomoParticleName is an error naming both
+ * lines; a repeated rlnImageName is a symmetry-expanded list (relion_particle_symmetry_expand copies rows), whose
+ * later copies are named `<image>#2`, `<image>#3`, … (drivers/particleList.ts keeps the copies in one half-set).
+ */
 function particleNames(doc: StarDocument, table: StarTable, format: RelionFormat, tomograms: string[], images?: string[]): string[] {
   const label = format === 'relion5' && hasColumn(table, 'rlnTomoParticleName') ? 'rlnTomoParticleName' : images ? 'rlnImageName' : undefined;
   const perTomogram = new Map<string, number>();
@@ -328,6 +332,14 @@ function particleNames(doc: StarDocument, table: StarTable, format: RelionFormat
     perTomogram.set(tomograms[r], n);
     return tomograms[r] === '' ? String(r + 1) : `${tomograms[r]}/${n}`;
   });
+  if (label === 'rlnImageName') {
+    const copies = new Map<string, number>();
+    return names.map((name) => {
+      const k = (copies.get(name) ?? 0) + 1;
+      copies.set(name, k);
+      return k === 1 ? name : `${name}#${k}`;
+    });
+  }
   if (label) {
     const first = new Map<string, number>();
     names.forEach((name, r) => {

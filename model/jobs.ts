@@ -94,6 +94,8 @@ export interface AverageJob {
   floorFraction?: number;
   /** Voxel size of the particles, Å: EM files do not carry one (and it overrides MRC headers). */
   voxelSize?: number;
+  /** Point-group symmetry (C1, Cn, Dn) imposed on each map written — each half on its own (core/symmetry.ts). */
+  symmetry?: string;
 }
 
 /** MPI ranks to start, optionally on the hosts of an OpenMPI hostfile, and how mpirun runs them. */

@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type HalfMaps, HalfMapSums } from '../core/halfmaps.ts';
+import { parseSymmetry, symmetrise } from '../core/symmetry.ts';
 import type { Volume } from '../core/volume.ts';
 import { readMrcHeader, writeMrc } from '../io/mrc.ts';
 import { readVolume } from '../io/volumes.ts';
@@ -63,13 +64,20 @@ export async function accumulateParticles(
   }
 }
 
-/** Finishes the half maps and writes the three MRCs of `job.out` (each atomically). */
+/**
+ * Finishes the half maps, imposes the job's symmetry on each (the halves stay independent: each is
+ * symmetrised on its own), and writes the three MRCs of `job.out` (each atomically).
+ */
 export async function finishAverage(job: AverageJob, sums: HalfMapSums): Promise<HalfMaps> {
-  const maps = sums.finish(job.floorFraction);
+  const finished = sums.finish(job.floorFraction);
+  const group = job.symmetry ? parseSymmetry(job.symmetry) : null;
+  const maps = group && group.operators.length > 1
+    ? { odd: symmetrise(finished.odd, group), even: symmetrise(finished.even, group), combined: symmetrise(finished.combined, group) }
+    : finished;
   const count = sums.odd.count + sums.even.count;
   for (const key of ['odd', 'even', 'combined'] as const) {
     await mkdir(dirname(job.out[key]), { recursive: true });
-    await writeMrc(job.out[key], maps[key], { labels: [`subtomo average: ${key} of ${count} particles`] });
+    await writeMrc(job.out[key], maps[key], { labels: [`subtomo average: ${key} of ${count} particles${job.symmetry ? `, ${job.symmetry}` : ''}`] });
   }
   return maps;
 }

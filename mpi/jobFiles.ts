@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../io/atomic.ts';
 import type { AlignJob, AverageJob } from '../model/jobs.ts';
+import { parseSymmetry } from '../core/symmetry.ts';
 import { ALIGN_METHODS } from '../model/methods.ts';
 
 type Raw = Record<string, unknown>;
@@ -74,6 +75,13 @@ export function validateAverageJob(raw: unknown, source: string): AverageJob {
   for (const k of ['odd', 'even', 'combined']) c.string(out[k], `out.${k}`);
   if (job.floorFraction !== undefined) c.number(job.floorFraction, 'floorFraction', 0);
   if (job.voxelSize !== undefined && !(c.number(job.voxelSize, 'voxelSize', 0) > 0)) throw new JobFileError(source, 'voxelSize', 'must be positive');
+  if (job.symmetry !== undefined) {
+    try {
+      parseSymmetry(c.string(job.symmetry, 'symmetry'));
+    } catch (err) {
+      throw new JobFileError(source, 'symmetry', (err as Error).message);
+    }
+  }
   return job as unknown as AverageJob;
 }
 

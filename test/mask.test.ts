@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import maskCommand from '../cli/commands/mask.ts';
 import { softCylinderMask, softSphereMask } from '../core/filters.ts';
 import { Volume } from '../core/volume.ts';
-import { readAlignmentMask } from '../io/mask.ts';
+import { readMask } from '../io/mask.ts';
 import { readMrc, writeMrc } from '../io/mrc.ts';
-import { SamplingMismatchError } from '../io/volumes.ts';
 import { Args } from '../os/args.ts';
 
 let dir: string;
@@ -65,32 +64,31 @@ describe('subtomo mask', () => {
   });
 });
 
-describe('user alignment masks', () => {
+describe('user masks', () => {
   const particle = { n: 32, voxelSize: 6, label: 'particle particles/p_0001.mrc' };
 
-  it('are read when they match the particles', async () => {
+  it('are read as they are when they match the particles', async () => {
     const path = join(dir, 'ok.mrc');
     await writeMrc(path, new Volume(32, 6, softSphereMask(32, 12, 3)));
-    expect(Array.from(await readAlignmentMask(path, particle))).toEqual(Array.from(softSphereMask(32, 12, 3)));
+    expect(await readMask(path, particle)).toEqual({ data: softSphereMask(32, 12, 3), changes: [] });
   });
 
-  it('give distinct errors for a box-size and a voxel-size mismatch, naming both files and both values', async () => {
+  it('of another box or voxel size are resampled onto the particles\', saying so, and stay within [0, 1]', async () => {
     const small = join(dir, 'small.mrc');
-    const coarse = join(dir, 'coarse.mrc');
+    const fine = join(dir, 'fine.mrc');
     await writeMrc(small, new Volume(24, 6, softSphereMask(24, 8, 2)));
-    await writeMrc(coarse, new Volume(32, 7.5, softSphereMask(32, 8, 2)));
-    const box = await readAlignmentMask(small, particle).catch((e: unknown) => e);
-    expect(box).toBeInstanceOf(SamplingMismatchError);
-    expect(box).toMatchObject({ kind: 'box-size' });
-    expect((box as Error).message).toBe(
-      `alignment mask ${small} is 24³ voxels but particle particles/p_0001.mrc is 32³; they must have the same box size ` +
-        '(make a matching one with: subtomo mask --size 32 --voxel 6 --sphere R --out mask.mrc)',
-    );
-    const voxel = await readAlignmentMask(coarse, particle).catch((e: unknown) => e);
-    expect(voxel).toMatchObject({ kind: 'voxel-size' });
-    expect((voxel as Error).message).toContain(
-      `alignment mask ${coarse} has 7.5 Å voxels but particle particles/p_0001.mrc has 6 Å voxels; they must have the same voxel size`,
-    );
+    await writeMrc(fine, new Volume(64, 3, softSphereMask(64, 24, 6))); // the same 72 Å sphere at half the voxel size
+    const box = await readMask(small, particle);
+    expect(box.changes).toEqual([`mask ${small}: padded from 24³ to 32³ about its centre, to match particle particles/p_0001.mrc`]);
+    expect(Array.from(box.data)).toEqual(Array.from(softSphereMask(32, 8, 2)));
+    const voxel = await readMask(fine, particle);
+    expect(voxel.changes).toEqual([`mask ${fine}: Fourier-resampled from 3 Å to 6 Å voxels, to match particle particles/p_0001.mrc`]);
+    const expected = softSphereMask(32, 12, 3);
+    let worst = 0;
+    for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(voxel.data[i] - expected[i]));
+    expect(worst).toBeLessThan(0.05);
+    expect(Math.min(...voxel.data)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...voxel.data)).toBeLessThanOrEqual(1);
   });
 
   it('refuse negative values and an empty mask', async () => {
@@ -99,7 +97,25 @@ describe('user alignment masks', () => {
     const zero = new Volume(32, 6);
     await writeMrc(join(dir, 'neg.mrc'), negative);
     await writeMrc(join(dir, 'zero.mrc'), zero);
-    await expect(readAlignmentMask(join(dir, 'neg.mrc'), particle)).rejects.toThrow(/negative value \(-0\.5\) at voxel \(x=1, y=2, z=3\)/);
-    await expect(readAlignmentMask(join(dir, 'zero.mrc'), particle)).rejects.toThrow(/is zero everywhere/);
+    await expect(readMask(join(dir, 'neg.mrc'), particle)).rejects.toThrow(/negative value \(-0\.5\) at voxel \(x=1, y=2, z=3\)/);
+    await expect(readMask(join(dir, 'zero.mrc'), particle)).rejects.toThrow(/is zero everywhere/);
+  });
+});
+
+describe('subtomo mask --from-map', () => {
+  it('binarises a map at the threshold, extends and softens it', async () => {
+    const map = new Volume(32, 6);
+    for (let z = 14; z <= 18; z++) for (let y = 14; y <= 18; y++) for (let x = 14; x <= 18; x++) map.set(x, y, z, 2);
+    await writeMrc(join(dir, 'map.mrc'), map);
+    const out = join(dir, 'from-map.mrc');
+    await runMask(['--from-map', join(dir, 'map.mrc'), '--threshold', '1', '--extend', '2', '--soft', '3', '--out', out]);
+    const mask = await readMrc(out);
+    expect(mask.get(16, 16, 16)).toBe(1);
+    expect(mask.get(20, 16, 16)).toBe(1); // 2 voxels beyond the cube's face
+    expect(mask.get(21, 16, 16)).toBeCloseTo(0.75, 6); // 1 of 3 soft voxels
+    expect(mask.get(24, 16, 16)).toBe(0);
+    await expect(runMask(['--from-map', join(dir, 'map.mrc'), '--threshold', '5', '--out', out])).rejects.toThrow(/--threshold: no voxel reaches the threshold 5/);
+    await expect(runMask(['--from-map', join(dir, 'map.mrc'), '--threshold', '1', '--soft', '-1', '--out', out])).rejects.toThrow('--soft must be ≥ 0 voxels, got -1');
+    await expect(runMask(['--from-map', join(dir, 'map.mrc'), '--threshold', '1', '--size', '32', '--out', out])).rejects.toThrow('--size does not go with --from-map');
   });
 });

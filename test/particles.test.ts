@@ -6,12 +6,13 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { applyMat, degrees, eulerToMatrix, multiply, poseFromMatrix, radians, rotationAngle } from '../core/rotate.ts';
 import type { Pose } from '../core/rotate.ts';
 import { tiltRangeDegrees } from '../core/wedge.ts';
+import { prepareParticles } from '../drivers/particleList.ts';
 import type { ParticleList } from '../model/particles.ts';
 import { rotationFromDynamo } from '../io/dynamo.ts';
 import {
@@ -488,7 +489,13 @@ describe('malformed input: errors name the file, line and column', () => {
 
   it('duplicate particle names and tomograms', async () => {
     const dup = file('dup.star', 'data_optics\nloop_\n_rlnOpticsGroup\n_rlnImagePixelSize\n1 2\n\ndata_particles\nloop_\n_rlnImageName\n_rlnOpticsGroup\na.mrc 1\nb.mrc 1\na.mrc 1\n');
-    await expect(readParticleList(dup)).rejects.toThrow(`${dup}:13: _rlnImageName (column 1 of data_particles): 'a.mrc' is already the name of the particle on line 11`);
+    // A repeated image is a symmetry-expanded list: the copies get names of their own; using them needs one
+    // stated half-set per image (drivers/particleList.ts).
+    const copies = await readParticleList(dup);
+    expect(copies.particles.map((p) => p.name)).toEqual(['a.mrc', 'b.mrc', 'a.mrc#2']);
+    await expect(prepareParticles(copies, { tiltRange: { min: -1, max: 1 } })).rejects.toThrow(
+      `${dup}: particles a.mrc and a.mrc#2 name the same subtomogram ${join(dirname(dup), 'a.mrc')} without a half-set (rlnRandomSubset)`,
+    );
     const tomos = file('tomograms.star', 'data_global\nloop_\n_rlnTomoName\n_rlnTomoTiltSeriesPixelSize\nTS_1 1\nTS_2 1\nTS_1 2\n');
     await expect(readParticleList(R5, { tomograms: tomos })).rejects.toThrow(`${tomos}:7: _rlnTomoName (column 1 of data_global): tomogram 'TS_1' is already defined on line 5`);
     const tag = file('tag.tbl', '1 1 1 0 0 0 0 0 0 0 0 0 1 -60 60\n1 1 1 0 0 0 0 0 0 0 0 0 1 -60 60\n');
