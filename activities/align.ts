@@ -8,14 +8,15 @@ import { join } from 'node:path';
 import { alignBoxFor } from '../core/align.ts';
 import { shellOfResolution } from '../core/filters.ts';
 import type { Half } from '../core/halfmaps.ts';
-import { type RefinementSettings, alignJob, findCandidates, runAlignment } from '../drivers/align.ts';
+import type { Pose } from '../core/rotate.ts';
+import { type AlignTarget, type RefinementSettings, alignJob, findCandidates, runAlignment } from '../drivers/align.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
 import type { MpiRanks } from '../model/jobs.ts';
 import type { AlignParticle, Candidate, ParticleAlignment, SagSettings } from '../model/jobs.ts';
 import type { AlignMethod } from '../model/methods.ts';
 import { checkedRef, invalidInput, readJsonArtifact, readVolumeArtifact, reportProgress, runCampaignStep, type Reuse } from './common.ts';
 import { runMpiStep } from './mpiStep.ts';
-import { HALVES, readParticleSet, type Particle } from './particles.ts';
+import { HALVES, posesByName, readParticleSet, type Particle, type PoseEntry } from './particles.ts';
 import { LOWPASS_EDGE_SHELLS, type HalfRefs, type MaskParams } from './references.ts';
 
 export interface CandidatesFile {
@@ -28,22 +29,38 @@ export interface FrmInput {
   references: HalfRefs;
   bandwidth: number;
   candidates: number;
+  /** Point group of the structure (symmetry mates are one candidate). */
+  symmetry?: string;
+  /** Local search around each particle's previous pose instead of a global one. */
+  local?: {
+    /** Radians. */
+    angularRange: number;
+    /** The previous poses: PoseEntry[] JSON (the start's poses, or the last refine step's alignment). */
+    priors: ArtifactRef;
+  };
 }
 
-/** The alignment target of each particle: its own half-set's reference. */
-function targetsOf(particles: readonly Particle[], references: HalfRefs) {
-  return particles.map((p) => ({ name: p.name, path: p.path, tilt: p.tilt, reference: references[p.half].path }));
+/** The alignment target of each particle: its own half-set's reference (and its prior, for a local search). */
+function targetsOf(particles: readonly Particle[], references: HalfRefs, priors?: Map<string, Pose>): AlignTarget[] {
+  return particles.map((p) => ({
+    name: p.name, path: p.path, tilt: p.tilt, reference: references[p.half].path, ...(priors && { prior: priors.get(p.name)! }),
+  }));
 }
 
 /** FRM candidates of every particle against its own half-set's reference; writes candidates JSON. */
 export async function frmCandidates(input: FrmInput): Promise<{ candidates: ArtifactRef } & Reuse> {
   const { particles } = await readParticleSet(input.halves);
-  const params = { bandwidth: input.bandwidth, topN: input.candidates };
-  const inputs = { halves: input.halves, even: input.references.even, odd: input.references.odd };
+  const { local } = input;
+  const params = {
+    bandwidth: input.bandwidth, topN: input.candidates, symmetry: input.symmetry ?? null, angularRange: local?.angularRange ?? null,
+  };
+  const inputs = { halves: input.halves, even: input.references.even, odd: input.references.odd, ...(local && { priors: local.priors }) };
+  const priors = local && posesByName(await readJsonArtifact<PoseEntry[]>(local.priors, 'previous poses'), particles, local.priors.path);
   const step = await runCampaignStep(input.workdir, 'frm', params, inputs, async (dir) => {
     const refByPath = new Map(HALVES.map((half) => [input.references[half].path, { ref: input.references[half], half }]));
     const byName = new Map(particles.map((p) => [p.name, p]));
-    const found = await findCandidates(targetsOf(particles, input.references), input, {
+    const settings = { ...input, ...(local && { angularRange: local.angularRange }) };
+    const found = await findCandidates(targetsOf(particles, input.references, priors), settings, {
       reference: async (path) => {
         const { ref, half } = refByPath.get(path)!;
         return readVolumeArtifact(ref, `${half} half reference`);

@@ -220,7 +220,7 @@ async function loadStep(workdir: string, star: ArtifactRef, selection: ListSelec
         throw invalidInput(`${p.image} is ${volume.n}³ but ${prepared.particles[0].image} is ${boxSize}³; all particles of a campaign need one box size`);
       }
       const { path, sha256, bytes } = refs[i];
-      records.push({ name: p.name, path, sha256, bytes, tilt: p.tilt, half: p.half ?? alternatingHalf(i) });
+      records.push({ name: p.name, path, sha256, bytes, tilt: p.tilt, half: p.half ?? alternatingHalf(i), ...(p.pose && { pose: p.pose }) });
       await reportProgress({ step: 'load', done: i + 1, total: prepared.particles.length, detail: p.name });
     }
     await writeParticleSet(join(dir, 'particles.json'), {

@@ -19,8 +19,10 @@ export interface ParticleRecord {
   sha256: string;
   bytes: number;
   tilt: TiltRange;
-  /** rlnRandomSubset of the STAR, else alternating rows (io/particlestar.ts). */
+  /** rlnRandomSubset of the list, else alternating rows. */
   half: Half;
+  /** The list's pose of the particle, when it has one (the start of `initialPoses: star`). */
+  pose?: Pose;
 }
 
 export const PARTICLE_SET_FORMAT = 'subtomo-particle-set/2';

@@ -6,24 +6,27 @@
  */
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { lowpassToResolution, shellOfResolution, softSphereMask } from '../core/filters.ts';
 import { fscCurve, goldStandardResolution, resolutionAtFscHalf, type FscCurve } from '../core/fsc.ts';
 import type { Half } from '../core/halfmaps.ts';
 import { Rng } from '../core/random.ts';
 import { registerMaps } from '../core/register.ts';
-import { type Pose, poseFromMatrix, randomRotation } from '../core/rotate.ts';
+import { type Pose, eulerToMatrix, identity, poseFromMatrix, randomRotation } from '../core/rotate.ts';
+import { rotationErrorUnderSymmetry, symmetrise } from '../core/symmetry.ts';
 import type { Volume } from '../core/volume.ts';
 import { runAverage } from '../drivers/average.ts';
-import type { ArtifactRef } from '../io/artifacts.ts';
+import { type ArtifactRef, refOf } from '../io/artifacts.ts';
 import { writeMrc } from '../io/mrc.ts';
+import { fitToSampling } from '../io/volumes.ts';
 import type { InitialPoses } from '../model/campaign.ts';
 import type { MpiRanks } from '../model/jobs.ts';
 import type { AverageJob } from '../model/jobs.ts';
 import { runAverageJob } from '../mpi/averageWork.ts';
 import {
   checkedRef,
+  invalidInput,
   readJsonArtifact,
   readVolumeArtifact,
   reportProgress,
@@ -57,11 +60,12 @@ function referenceFrom(average: Volume, resolution: number, mask: MaskParams): V
   return ref;
 }
 
-/** The AverageJob of `particles` with `poses`, writing its three maps into `dir`. */
-function averageJob(particles: readonly Particle[], poses: Map<string, Pose>, dir: string): AverageJob {
+/** The AverageJob of `particles` with `poses`, writing its three maps into `dir`, each half symmetrised on its own. */
+function averageJob(particles: readonly Particle[], poses: Map<string, Pose>, dir: string, symmetry?: string): AverageJob {
   return {
     particles: particles.map((p) => ({ name: p.name, path: p.path, tilt: p.tilt, pose: poses.get(p.name)!, half: p.half })),
     out: { odd: join(dir, 'odd.mrc'), even: join(dir, 'even.mrc'), combined: join(dir, 'combined.mrc') },
+    ...(symmetry && { symmetry }),
   };
 }
 
@@ -72,13 +76,19 @@ export interface InitialReferencesInput {
   initialPoses: InitialPoses;
   seed: number;
   mask: MaskParams;
+  /** A user's map to start from (absolute path) instead of averaging the particles. */
+  reference?: string;
+  symmetry?: string;
 }
 
 export interface InitialReferencesResult extends Reuse {
   /** One map, the first reference of both halves. */
   references: HalfRefs;
-  /** The half averages with the initial poses, before the low-pass (the campaign's starting FSC). */
-  averages: HalfAverages;
+  /**
+   * The half averages with the initial poses, before the low-pass (the campaign's starting FSC); absent when
+   * the campaign starts from a user's map.
+   */
+  averages?: HalfAverages;
   /** The starting poses (PoseEntry[] JSON). */
   poses: ArtifactRef;
 }
@@ -102,19 +112,31 @@ export function initialPoseSeed(seed: number): number {
  * particles alone. The half averages of the start are kept: their FSC is the campaign's iteration 0.
  */
 export async function initialReferences(input: InitialReferencesInput): Promise<InitialReferencesResult> {
-  const { particles } = await readParticleSet(input.halves);
-  const params = { initialLowpass: input.initialLowpass, initialPoses: input.initialPoses, seed: input.seed, mask: input.mask };
-  const step = await runCampaignStep(input.workdir, 'initial-references', params, { halves: input.halves }, async (dir) => {
-    const entries: PoseEntry[] = particles.map((p, k) => ({
-      name: p.name,
-      pose: input.initialPoses === 'random'
-        ? poseFromMatrix(randomRotation(Rng.derive(initialPoseSeed(input.seed), k)), [0, 0, 0])
-        : { phi: 0, theta: 0, psi: 0, tx: 0, ty: 0, tz: 0 },
-    }));
+  const { set, particles } = await readParticleSet(input.halves);
+  const params = {
+    initialLowpass: input.initialLowpass, initialPoses: input.initialPoses, seed: input.seed, mask: input.mask, symmetry: input.symmetry ?? null,
+  };
+  const map = input.reference
+    ? await refOf(input.reference).catch((err: Error) => {
+        throw invalidInput(`config field 'reference': ${err.message}`, err);
+      })
+    : undefined;
+  const inputs = { halves: input.halves, ...(map && { reference: map }) };
+  const step = await runCampaignStep(input.workdir, 'initial-references', params, inputs, async (dir): Promise<Record<string, string>> => {
+    const entries: PoseEntry[] = particles.map((p, k) => ({ name: p.name, pose: initialPose(input, p, k) }));
     await writeFile(join(dir, 'poses.json'), `${JSON.stringify(entries, null, 1)}\n`);
+    if (map) {
+      const user = await readVolumeArtifact(map, `reference ${map.path}`);
+      const { volume } = fitToSampling(user, { n: set.boxSize, voxelSize: set.voxelSize });
+      const start = input.symmetry ? symmetrise(volume, input.symmetry) : volume;
+      await writeMrc(join(dir, 'reference.mrc'), referenceFrom(start, input.initialLowpass, input.mask), {
+        labels: [`initial reference of both halves: ${basename(map.path)}, low-pass ${input.initialLowpass} A`.slice(0, 80)],
+      });
+      return { reference: 'reference.mrc', poses: 'poses.json' };
+    }
     for (const p of particles) await checkedRef(p.ref, `particle ${p.name}`);
     const ctx = Context.current();
-    const maps = await runAverageJob(averageJob(particles, posesByName(entries, particles, 'initial poses'), dir), (p) => {
+    const maps = await runAverageJob(averageJob(particles, posesByName(entries, particles, 'initial poses'), dir, input.symmetry), (p) => {
       ctx.heartbeat({ step: 'initial-references', done: p.done, total: p.total, detail: p.particle } satisfies Progress);
       ctx.cancellationSignal.throwIfAborted();
     });
@@ -124,7 +146,20 @@ export async function initialReferences(input: InitialReferencesInput): Promise<
     return { reference: 'reference.mrc', poses: 'poses.json', odd: 'odd.mrc', even: 'even.mrc', combined: 'combined.mrc' };
   });
   const { reference, poses, odd, even, combined } = step.outputs;
-  return { references: { odd: reference, even: reference }, averages: { odd, even, combined }, poses, reused: step.reused };
+  return {
+    references: { odd: reference, even: reference },
+    ...(odd && { averages: { odd, even, combined } }),
+    poses,
+    reused: step.reused,
+  };
+}
+
+/** Particle k's starting pose: seeded random, identity, or its list's (initialPoses: star). */
+function initialPose(input: InitialReferencesInput, p: Particle, k: number): Pose {
+  if (input.initialPoses === 'random') return poseFromMatrix(randomRotation(Rng.derive(initialPoseSeed(input.seed), k)), [0, 0, 0]);
+  if (input.initialPoses === 'identity') return { phi: 0, theta: 0, psi: 0, tx: 0, ty: 0, tz: 0 };
+  if (!p.pose) throw invalidInput(`initialPoses: star, but particle ${p.name} of the list has no pose (rlnAngleRot, …)`);
+  return p.pose;
 }
 
 export interface AverageHalvesInput {
@@ -133,6 +168,7 @@ export interface AverageHalvesInput {
   /** Poses per particle: the refine step's ParticleAlignment[] JSON (or any PoseEntry[]). */
   alignment: ArtifactRef;
   mpi: MpiRanks;
+  symmetry?: string;
 }
 
 export interface AverageHalvesResult extends Reuse {
@@ -147,13 +183,13 @@ export async function averageHalves(input: AverageHalvesInput): Promise<AverageH
   const step = await runMpiStep({
     workdir: input.workdir,
     step: 'average-halves',
-    params: {},
+    params: { symmetry: input.symmetry ?? null },
     inputs: { halves: input.halves, alignment: input.alignment },
     mpi: input.mpi,
     boxSize: set.boxSize,
     total: particles.length,
     run: async (dir, exec) => {
-      await runAverage(averageJob(particles, poses, dir), { ...exec, jobFile: join(dir, 'average-job.json') });
+      await runAverage(averageJob(particles, poses, dir, input.symmetry), { ...exec, jobFile: join(dir, 'average-job.json') });
       return { odd: 'odd.mrc', even: 'even.mrc', combined: 'combined.mrc' };
     },
   });
@@ -207,6 +243,8 @@ export interface RegisterHalvesInput {
   mask: MaskParams;
   maxShift: number;
   seed: number;
+  /** Point group of the maps: a rotation onto a symmetry mate is no disagreement. */
+  symmetry?: string;
 }
 
 export interface RegisterHalvesResult extends Reuse {
@@ -216,6 +254,8 @@ export interface RegisterHalvesResult extends Reuse {
   combined: ArtifactRef;
   /** even ≈ Λ_pose odd. */
   pose: Pose;
+  /** Rotation angle of `pose` (radians) to its nearest symmetry mate of the identity. */
+  angle: number;
   ccc: number;
 }
 
@@ -241,7 +281,8 @@ export async function registerHalves(input: RegisterHalvesInput): Promise<Regist
     return { even: 'even.mrc', combined: 'combined.mrc', registration: 'registration.json' };
   });
   const { pose, ccc } = await readJsonArtifact<{ pose: Pose; ccc: number }>(step.outputs.registration, 'half-map registration');
-  return { even: step.outputs.even, combined: step.outputs.combined, pose, ccc, reused: step.reused };
+  const angle = rotationErrorUnderSymmetry(eulerToMatrix(pose), identity(), input.symmetry ?? 'C1');
+  return { even: step.outputs.even, combined: step.outputs.combined, pose, angle, ccc, reused: step.reused };
 }
 
 export interface LowpassInput {

@@ -9,6 +9,7 @@ import { lowpassToResolution } from '../core/filters.ts';
 import { FSC_GOLD_STANDARD, FSC_HALF } from '../core/fsc.ts';
 import { SLICE_AXES as AXES, centralSlice } from '../core/volume.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
+import { halvesWarning } from '../model/campaign.ts';
 import { lineChartSvg } from '../io/plot.ts';
 import { floatImageToPng } from '../io/png.ts';
 import { readJsonArtifact, readVolumeArtifact, reportProgress, runCampaignStep, type Reuse } from './common.ts';
@@ -20,8 +21,10 @@ export interface ReportIteration {
   fsc: ArtifactRef;
   resolution0143: number;
   resolution05: number;
-  /** Absent for iteration 0 (the random-pose start). */
+  /** Absent for iteration 0 (the start). */
   meanCcc?: number;
+  /** Angle between the two half maps, radians (workflows/campaign.ts IterationSummary); absent for iteration 0. */
+  halvesAngle?: number;
 }
 
 export interface ReportInput {
@@ -42,21 +45,28 @@ function indexHtml(input: ReportInput, best: ReportIteration): string {
   const rows = input.iterations.map((it) => {
     const slices = AXES.map((a) => `<img src="iteration-${it.iteration}-${a}.png" alt="${a} slice" title="central ${a} slice">`).join('');
     return `<tr><td>${it.iteration === 0 ? '0 (start)' : it.iteration}</td><td>${fmt(it.resolution0143)}</td><td>${fmt(it.resolution05)}</td>` +
-      `<td>${it.meanCcc === undefined ? '–' : it.meanCcc.toFixed(3)}</td><td>${slices}</td></tr>`;
+      `<td>${it.meanCcc === undefined ? '–' : it.meanCcc.toFixed(3)}</td>` +
+      `<td>${it.halvesAngle === undefined ? '–' : fmt((it.halvesAngle * 180) / Math.PI)}</td><td>${slices}</td></tr>`;
+  });
+  const warnings = input.iterations.flatMap((it) => {
+    const warning = halvesWarning(it.halvesAngle);
+    return warning ? [`<p class="warning">Iteration ${it.iteration}: ${warning}.</p>`] : [];
   });
   const name = input.name.replace(/[<>&]/g, '');
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>subtomo campaign ${name}</title>
-<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}img{margin-right:4px;vertical-align:middle}</style>
+<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}img{margin-right:4px;vertical-align:middle}.warning{color:#a00;font-weight:bold}</style>
 </head><body>
 <h1>Campaign ${name}</h1>
 <p>Best gold-standard resolution ${fmt(best.resolution0143)} Å (FSC 0.143, iteration ${best.iteration}).
 FSC between the independently refined half-set averages inside the soft alignment mask; crossings are
-linearly interpolated between shells. Iteration 0 is the reference-free start: each half averaged with the
-initial (random or identity) poses. Slices: central x (y–z plane), y (x–z) and z (x–y) sections of the
+linearly interpolated between shells. Iteration 0 is the start: each half averaged with the initial (random,
+identity or the list's) poses; a campaign that starts from a reference map has none. The half maps' angle is
+the rotation that registers the even map onto the odd one, from the maps alone. Slices: central x (y–z plane), y (x–z) and z (x–y) sections of the
 combined average, low-pass filtered at that iteration's resolution, protein white.</p>
+${warnings.join('\n')}
 <p><img src="resolution.svg" alt="resolution per iteration"> <img src="fsc.svg" alt="FSC curves"></p>
-<table><tr><th>iteration</th><th>FSC 0.143 (Å)</th><th>FSC 0.5 (Å)</th><th>mean CCC</th><th>central slices x, y, z</th></tr>
+<table><tr><th>iteration</th><th>FSC 0.143 (Å)</th><th>FSC 0.5 (Å)</th><th>mean CCC</th><th>half maps apart (°)</th><th>central slices x, y, z</th></tr>
 ${rows.join('\n')}
 </table></body></html>
 `;

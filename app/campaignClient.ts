@@ -52,6 +52,7 @@ export async function loadCampaignConfig(path: string): Promise<CampaignConfig> 
     const config = validateConfig(raw);
     config.workdir = at(config.workdir);
     if (config.alignment.hostfile) config.alignment.hostfile = at(config.alignment.hostfile);
+    if (config.reference) config.reference = at(config.reference);
     if (config.data.kind === 'star') {
       config.data.star = at(config.data.star);
       if (config.data.tomograms) config.data.tomograms = config.data.tomograms.map(at);
@@ -65,6 +66,7 @@ export async function loadCampaignConfig(path: string): Promise<CampaignConfig> 
       ...(config.data.kind === 'star' ? (config.data.tomograms ?? []).map((t): [string, string] => ['data.tomograms', t]) : []),
       ['data.pdb', config.data.kind === 'simulate' ? config.data.pdb : undefined],
       ['alignment.hostfile', config.alignment.hostfile],
+      ['reference', config.reference],
     ];
     for (const [field, p] of inputs) {
       if (p) await access(p).catch(() => {

@@ -7,11 +7,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Progress } from '../activities/common.ts';
+import { halvesWarning } from '../model/campaign.ts';
 import { ProgressBar } from '../os/progress.ts';
 import {
-  SETUP_STEPS,
   statusQuery,
   type campaign,
+  type CampaignArtifacts,
   type CampaignResult,
   type CampaignStatus,
   type IterationSummary,
@@ -20,24 +21,28 @@ import { decodePayload } from './campaignClient.ts';
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 const angstrom = (x: number) => `${x.toFixed(1)} Å`;
+const degrees = (rad: number) => `${((rad * 180) / Math.PI).toFixed(1)}°`;
 
 export function iterationLine(h: IterationSummary): string {
   const what = h.iteration === 0 ? 'iteration 0 (start, initial poses)' : `iteration ${h.iteration}`;
+  const warning = halvesWarning(h.halvesAngle);
   return `${what}: resolution ${angstrom(h.resolution0143)} (FSC 0.143), ${angstrom(h.resolution05)} (FSC 0.5)` +
     (h.meanCcc === undefined ? '' : `, mean CCC ${h.meanCcc.toFixed(3)}`) +
-    `, ${h.reusedSteps} of ${h.reusedSteps + h.computedSteps} steps reused`;
+    (h.halvesAngle === undefined ? '' : `, half maps ${degrees(h.halvesAngle)} apart`) +
+    `, ${h.reusedSteps} of ${h.reusedSteps + h.computedSteps} steps reused` +
+    (warning ? `\n  ${warning}` : '');
 }
 
 /** Number of steps of the whole campaign (setup, then every iteration's steps). */
 function totalSteps(s: CampaignStatus): number {
-  return SETUP_STEPS.length + s.maxIterations * s.iterationSteps.length;
+  return s.setupSteps.length + s.maxIterations * s.iterationSteps.length;
 }
 
 /** Position of the campaign in its step sequence. */
 function stepsDone(s: CampaignStatus): number {
   if (s.step === 'done') return totalSteps(s);
-  if (s.iteration === 0) return Math.max(0, SETUP_STEPS.indexOf(s.step));
-  return SETUP_STEPS.length + (s.iteration - 1) * s.iterationSteps.length + Math.max(0, s.iterationSteps.indexOf(s.step));
+  if (s.iteration === 0) return Math.max(0, s.setupSteps.indexOf(s.step));
+  return s.setupSteps.length + (s.iteration - 1) * s.iterationSteps.length + Math.max(0, s.iterationSteps.indexOf(s.step));
 }
 
 const OPEN = new Set(['RUNNING', 'CONTINUED_AS_NEW']);
@@ -91,12 +96,26 @@ export async function failureCause(client: Client, workflowId: string): Promise<
   return cause.message || cause.name;
 }
 
+/** Where the campaign's latest maps, FSC curve and report are: what a user opens next. */
+function outputLines(artifacts: CampaignArtifacts, history: readonly IterationSummary[], indent = ''): string[] {
+  const { averages, reportPath } = artifacts;
+  const last = history[history.length - 1];
+  return [
+    ...(averages ? [
+      `${indent}combined map: ${averages.combined.path}`,
+      `${indent}half maps: ${averages.odd.path} ${averages.even.path}`,
+    ] : []),
+    ...(last ? [`${indent}FSC curve: ${last.fsc.path}`] : []),
+    ...(reportPath ? [`${indent}report: ${reportPath}`] : []),
+  ];
+}
+
 export function resultSummary(r: CampaignResult): string {
   return [
     `campaign ${r.name} finished (${r.stoppedBecause}) after ${r.iterations.filter((i) => i.iteration > 0).length} iteration(s): ` +
       `final ${angstrom(r.finalResolution)}, best ${angstrom(r.bestResolution)} (FSC 0.143)`,
     `steps: ${r.steps.reused} reused from the artifact store, ${r.steps.computed} computed`,
-    `report: ${r.artifacts.reportPath}`,
+    ...outputLines(r.artifacts, r.iterations),
   ].join('\n');
 }
 
@@ -106,6 +125,6 @@ export function statusSummary(s: CampaignStatus, state: string): string {
       (s.stopRequested ? ' (stop requested)' : '') + (s.run > 0 ? `, run ${s.run + 1} (continued as new)` : ''),
     ...s.history.map((h) => `  ${iterationLine(h)}`),
     `  steps: ${s.steps.reused} reused, ${s.steps.computed} computed`,
-    ...(s.artifacts.reportPath ? [`  report: ${s.artifacts.reportPath}`] : []),
+    ...outputLines(s.artifacts, s.history, '  '),
   ].join('\n');
 }

@@ -13,6 +13,8 @@ const commands: Record<string, () => Promise<Command>> = {
   align: async () => (await import('./commands/align.ts')).default,
   average: async () => (await import('./commands/average.ts')).default,
   expand: async () => (await import('./commands/expand.ts')).default,
+  fsc: async () => (await import('./commands/fsc.ts')).default,
+  postprocess: async () => (await import('./commands/postprocess.ts')).default,
   campaign: async () => (await import('./commands/campaign.ts')).default,
 };
 
@@ -28,7 +30,8 @@ export interface CliOutput {
 const PROCESS_OUTPUT: CliOutput = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
 async function overview(): Promise<string> {
-  const lines = await Promise.all(Object.entries(commands).map(async ([n, l]) => `  ${n.padEnd(10)} ${(await l()).summary}`));
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
+  const lines = await Promise.all(Object.entries(commands).map(async ([n, l]) => `  ${n.padEnd(width)}  ${(await l()).summary}`));
   return `usage: subtomo <command> [options]   (subtomo <command> --help for its options)\n\n${lines.join('\n')}\n`;
 }
 

@@ -24,15 +24,18 @@
  */
 import { FRM_DEFAULTS } from '../model/defaults.ts';
 import { fft3 } from './fft.ts';
-import type { Euler, Mat3 } from './rotate.ts';
+import { type Euler, type Mat3, matrixToEuler, rotationAngle } from './rotate.ts';
 import {
   CrossPower,
   findRotationPeaks,
+  nearestGridIndex,
   rotationInvariantValue,
   so3Correlation,
   so3CorrelationPair,
+  so3Step,
 } from './so3corr.ts';
 import { forwardSHTReal, sphereGrid } from './sphharm.ts';
+import { type SymmetryGroup, rotationErrorUnderSymmetry } from './symmetry.ts';
 import type { Volume } from './volume.ts';
 import { type TiltRange, wedgeMask } from './wedge.ts';
 
@@ -53,6 +56,13 @@ export interface FrmOptions {
   maxShell?: number;
   /** Candidates closer than this rotation angle (radians) to a better one are dropped (default 2 grid steps). */
   minSeparation?: number;
+  /** The structure's point group: a pose and its symmetry mates R·S are one candidate, not |G|. */
+  symmetry?: SymmetryGroup;
+  /**
+   * Local search (RELION's --sigma_ang, Dynamo's cone): the prior rotation R first, then the best peaks
+   * within `angle` radians of it (under the symmetry) more than one grid step from it.
+   */
+  near?: { R: Mat3; angle: number };
 }
 
 export interface FrmCandidate {
@@ -252,6 +262,16 @@ export function frmCandidates(reference: Volume, particle: Volume, options: FrmO
   const floor = MIN_RELATIVE_OVERLAP * maxDen;
   for (let i = 0; i < score.length; i++) score[i] = c11[i] > floor ? score[i] / Math.sqrt(c11[i]) : 0;
 
-  const peaks = findRotationPeaks(score, B, { topN: options.topN ?? FRM_DEFAULTS.topN, minSeparation: options.minSeparation });
-  return peaks.map((p) => ({ R: p.R, euler: p.euler, score: p.value }));
+  const topN = options.topN ?? FRM_DEFAULTS.topN;
+  const { symmetry, near } = options;
+  const peaks = findRotationPeaks(score, B, { topN: near ? topN + 1 : topN, minSeparation: options.minSeparation, symmetry, near });
+  const found = peaks.map((p) => ({ R: p.R, euler: p.euler, score: p.value }));
+  if (!near) return found;
+  // The prior leads: a local refinement must never end worse than where it started because FRM's grid
+  // (180°/B) is coarser than the range. Its score is the grid value nearest to it. A peak within one grid
+  // step of it is its own grid cell, no other start.
+  const separation = so3Step(B);
+  const prior = { R: near.R, euler: matrixToEuler(near.R), score: score[nearestGridIndex(near.R, B)] };
+  const others = found.filter((c) => (symmetry ? rotationErrorUnderSymmetry(c.R, near.R, symmetry) : rotationAngle(c.R, near.R)) >= separation);
+  return [prior, ...others].slice(0, topN);
 }

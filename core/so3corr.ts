@@ -18,8 +18,9 @@
  * everywhere, also across θ = 0 and θ = π) and peaks are reported from the half θ ∈ [0, π] only.
  */
 import { fft3InPlace } from './fft.ts';
-import { type Euler, type Mat3, eulerToMatrix, rotationAngle } from './rotate.ts';
+import { type Euler, type Mat3, eulerToMatrix, matrixToEuler, rotationAngle } from './rotate.ts';
 import { checkBandwidth, shIndex, wignerDHalfPi } from './sphharm.ts';
+import { type SymmetryGroup, rotationErrorUnderSymmetry } from './symmetry.ts';
 
 /**
  * Per-degree cross-power S^l_{mn} = Σ_shells weight·conj(g_lm)·f_ln, accumulated shell by shell, for the
@@ -246,6 +247,15 @@ export function gridEuler(B: number, j: number, k: number, p: number): Euler {
   return { phi: wrap(j * s), theta: k * s, psi: wrap(p * s) };
 }
 
+/** Index into the (2B)³ grid (layout in the module doc) of the grid point nearest to the rotation R. */
+export function nearestGridIndex(R: Mat3, B: number): number {
+  const N = 2 * B;
+  const s = Math.PI / B;
+  const { phi, theta, psi } = matrixToEuler(R);
+  const cyclic = (a: number) => ((Math.round(a / s) % N) + N) % N;
+  return cyclic(psi) * N * N + cyclic(phi) * N + Math.round(theta / s);
+}
+
 export interface RotationPeak {
   R: Mat3;
   euler: Euler;
@@ -260,6 +270,13 @@ export interface PeakOptions {
   topN?: number;
   /** Peaks closer than this rotation angle (radians) to a higher one are dropped (default 2 grid steps). */
   minSeparation?: number;
+  /**
+   * The structure's point group: angles are measured to the nearest symmetry mate R·S (core/symmetry.ts), so
+   * the peaks of one pose's |G| equivalent copies count once.
+   */
+  symmetry?: SymmetryGroup;
+  /** Only peaks within `angle` (radians, under the symmetry) of the rotation `R`: a local search. */
+  near?: { R: Mat3; angle: number };
 }
 
 /**
@@ -273,6 +290,8 @@ export function findRotationPeaks(grid: Float64Array, B: number, options: PeakOp
   if (grid.length !== N * N * N) throw new RangeError(`SO(3) grid for bandwidth ${B} needs ${N * N * N} values, got ${grid.length}`);
   const topN = options.topN ?? 10;
   const minSeparation = options.minSeparation ?? 2 * so3Step(B);
+  const { symmetry, near } = options;
+  const angleBetween = (a: Mat3, b: Mat3): number => (symmetry ? rotationErrorUnderSymmetry(a, b, symmetry) : rotationAngle(a, b));
   if (!Number.isInteger(topN) || topN < 1) throw new RangeError(`number of rotation peaks must be a positive integer, got ${topN}`);
   if (!(minSeparation >= 0)) throw new RangeError(`minimum peak separation must be ≥ 0 radians, got ${minSeparation}`);
   const candidates: number[] = [];
@@ -310,7 +329,8 @@ export function findRotationPeaks(grid: Float64Array, B: number, options: PeakOp
     const p = Math.floor(index / NN);
     const euler = gridEuler(B, j, k, p);
     const R = eulerToMatrix(euler);
-    if (peaks.some((q) => rotationAngle(q.R, R) < minSeparation)) continue;
+    if (near && angleBetween(R, near.R) > near.angle) continue;
+    if (peaks.some((q) => angleBetween(q.R, R) < minSeparation)) continue;
     peaks.push({ R, euler, value: grid[index], index });
     if (peaks.length === topN) break;
   }

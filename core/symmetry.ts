@@ -13,46 +13,26 @@
  * unaffected, because the symmetry centre is the box centre about which the rotation acts. Left
  * multiplication S·R would be right only for a symmetric *particle frame*, which is not what poses mean.
  */
+import { type SymmetryName, parseSymmetryName } from '../model/symmetry.ts';
 import { degrees, multiply, rotationAngle, rotationX, rotationZ, transformVolumeByMatrix, eulerToMatrix } from './rotate.ts';
 import type { Mat3, Pose } from './rotate.ts';
 import { Volume } from './volume.ts';
 
-export type SymmetryKind = 'C' | 'D';
-
-export interface SymmetryGroup {
-  /** Canonical name, e.g. 'C1', 'C7', 'D7'. */
-  name: string;
-  kind: SymmetryKind;
-  /** n of C_n / D_n. */
-  n: number;
+export interface SymmetryGroup extends Omit<SymmetryName, 'order'> {
   /** The group's rotations, identity first; |C_n| = n, |D_n| = 2n. */
   operators: readonly Mat3[];
 }
 
-// A larger order is a typo rather than a structure: no real complex has a 1000-fold axis.
-const MAX_ORDER = 1000;
-
-/**
- * The group named by `text` ('C1', 'c7', ' D7 ' …). Throws an error naming the text and the accepted
- * forms for anything else, including T, O, I and helical symmetry, which subtomo does not support.
- */
+/** The group named by `text` (model/symmetry.ts parseSymmetryName: its grammar and errors) with its rotations. */
 export function parseSymmetry(text: string): SymmetryGroup {
-  const m = /^\s*([CcDd])\s*(\d+)\s*$/.exec(text);
-  const n = m ? Number(m[2]) : NaN;
-  if (!m || n < 1 || n > MAX_ORDER) {
-    throw new RangeError(
-      `unknown symmetry '${text}': expected C<n> or D<n> with 1 ≤ n ≤ ${MAX_ORDER}, e.g. C1 (no symmetry), C7 or D7 ` +
-        '(GroEL); tetrahedral (T), octahedral (O), icosahedral (I) and helical symmetry are not supported',
-    );
-  }
-  const kind = m[1].toUpperCase() as SymmetryKind;
+  const { name, kind, n } = parseSymmetryName(text);
   const operators: Mat3[] = [];
   for (let k = 0; k < n; k++) operators.push(rotationZ((2 * Math.PI * k) / n));
   if (kind === 'D') {
     const flip = rotationX(Math.PI);
     for (let k = 0; k < n; k++) operators.push(multiply(operators[k], flip));
   }
-  return { name: `${kind}${n}`, kind, n, operators };
+  return { name, kind, n, operators };
 }
 
 /** The rotations of the group named `name` (see parseSymmetry), identity first. */

@@ -12,7 +12,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { frmCandidates } from '../core/frm.ts';
+import { type FrmOptions, frmCandidates } from '../core/frm.ts';
+import { type Euler, eulerToMatrix } from '../core/rotate.ts';
+import { parseSymmetry } from '../core/symmetry.ts';
 import type { Volume } from '../core/volume.ts';
 import type { TiltRange } from '../core/wedge.ts';
 import type { AlignJob, AlignParticle, ParticleAlignment } from '../model/jobs.ts';
@@ -30,6 +32,13 @@ export interface AlignSettings extends RefinementSettings {
   candidates: number;
   /** FRM bandwidth. */
   bandwidth: number;
+  /** Point group of the structure: symmetry mates of a rotation are one FRM candidate (core/symmetry.ts). */
+  symmetry?: string;
+  /**
+   * Local search: each target's candidates are its prior rotation and the FRM peaks within this many
+   * radians of it (under the symmetry). Absent: global search.
+   */
+  angularRange?: number;
 }
 
 /** A particle to align and the reference it is aligned to. */
@@ -38,6 +47,8 @@ export interface AlignTarget {
   path: string;
   tilt: TiltRange;
   reference: string;
+  /** The particle's known rotation, where a local search starts (AlignSettings.angularRange). */
+  prior?: Euler;
 }
 
 export interface VolumeReader {
@@ -48,11 +59,12 @@ export interface VolumeReader {
 /** FRM rotation candidates of every target (references read once per path); `onParticle` after each. */
 export async function findCandidates(
   targets: readonly AlignTarget[],
-  settings: Pick<AlignSettings, 'bandwidth' | 'candidates'>,
+  settings: Pick<AlignSettings, 'bandwidth' | 'candidates' | 'symmetry' | 'angularRange'>,
   read: VolumeReader,
   onParticle?: (done: number, name: string) => void | Promise<void>,
 ): Promise<AlignParticle[]> {
   const references = new Map<string, Volume>();
+  const symmetry = settings.symmetry ? parseSymmetry(settings.symmetry) : undefined;
   const out: AlignParticle[] = [];
   for (const target of targets) {
     let reference = references.get(target.reference);
@@ -61,12 +73,21 @@ export async function findCandidates(
       references.set(target.reference, reference);
     }
     const volume = await read.particle(target);
-    const found = frmCandidates(reference, volume, { bandwidth: settings.bandwidth, topN: settings.candidates, wedgeParticle: target.tilt });
+    const found = frmCandidates(reference, volume, {
+      bandwidth: settings.bandwidth, topN: settings.candidates, wedgeParticle: target.tilt, symmetry, ...localSearch(target, settings.angularRange),
+    });
     if (found.length === 0) throw new Error(`particle ${target.name}: FRM found no rotation candidate`);
     out.push({ ...target, candidates: found.map((c) => ({ ...c.euler, score: c.score })) });
     await onParticle?.(out.length, target.name);
   }
   return out;
+}
+
+/** FrmOptions.near of a target under a local search (none for a global one). */
+function localSearch(target: AlignTarget, angularRange: number | undefined): Pick<FrmOptions, 'near'> {
+  if (angularRange === undefined) return {};
+  if (!target.prior) throw new Error(`particle ${target.name}: a local search (angular range) needs its prior pose, and it has none`);
+  return { near: { R: eulerToMatrix(target.prior), angle: angularRange } };
 }
 
 /** The AlignJob of `particles` under `settings`, writing its results (and optionally a STAR) to `out`. */

@@ -7,11 +7,10 @@
  */
 import { alternatingHalf } from '../core/halfmaps.ts';
 import { eulerToMatrix, multiply, poseFromMatrix } from '../core/rotate.ts';
-import { parseSymmetry } from '../core/symmetry.ts';
+import type { SymmetryGroup } from '../core/symmetry.ts';
 import type { Particle, ParticleList } from '../model/particles.ts';
 
-export function expandBySymmetry(list: ParticleList, symmetry: string): ParticleList {
-  const group = parseSymmetry(symmetry);
+export function expandBySymmetry(list: ParticleList, group: SymmetryGroup): ParticleList {
   const particles: Particle[] = [];
   list.particles.forEach((p, i) => {
     if (!p.pose) throw new Error(`${list.origin.path}: particle ${p.name} has no pose; symmetry expansion needs aligned particles`);

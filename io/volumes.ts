@@ -22,7 +22,8 @@ export interface ReadVolumeOptions {
   voxelSize?: number;
 }
 
-function formatOf(path: string): 'mrc' | 'em' {
+/** The format of a volume file by its extension; an unknown one is an error naming the path and the formats read. */
+export function formatOf(path: string): 'mrc' | 'em' {
   const ext = extname(path).toLowerCase();
   const format = FORMATS[ext];
   if (!format) {

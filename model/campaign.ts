@@ -7,6 +7,7 @@
 import { ALIGNMENT_DEFAULTS, MAX_BOX, SIMULATION_DEFAULTS, defaultMaskRadius } from './defaults.ts';
 import type { SagSettings } from './jobs.ts';
 import { ALIGN_METHODS, type AlignMethod } from './methods.ts';
+import { parseSymmetryName } from './symmetry.ts';
 
 export interface SimulatedData {
   kind: 'simulate';
@@ -57,6 +58,11 @@ export interface CampaignConfig {
     candidates: number;
     bandwidth: number;
     maxShift: number;
+    /**
+     * Local refinement (initialPoses: star): only rotations within this many degrees of each particle's
+     * previous pose are refined — the prior itself and the FRM peaks near it. Absent = global search.
+     */
+    angularRange?: number;
     /** SAG parameters (omitted: core/sag.ts defaults); batchSize counts x-slices of the particles' box. */
     sag?: SagSettings;
     mpiRanks: number;
@@ -71,8 +77,18 @@ export interface CampaignConfig {
   mask: { radius?: number; edge: number };
   /** Low-pass of the first reference (Å); the paper starts at 60 Å. */
   initialLowpass: number;
-  /** Poses of the reference-free start: seeded random rotations, or all identity. */
+  /**
+   * Poses of the start: seeded random rotations or all identity (reference-free), or `star`: the poses of
+   * the particle list, refined locally (within `alignment.angularRange`) from then on.
+   */
   initialPoses: InitialPoses;
+  /**
+   * A map to start from instead of the reference-free average (resampled to the particles, low-passed to
+   * `initialLowpass`, masked): the first reference of both halves.
+   */
+  reference?: string;
+  /** Point group imposed on each half map (C1, Cn, Dn; core/symmetry.ts); absent = C1. */
+  symmetry?: string;
   /** Seeds the random initial poses and SAG's slice order, so a campaign can be reproduced. */
   seed: number;
   /**
@@ -84,8 +100,23 @@ export interface CampaignConfig {
   registerHalves?: true;
 }
 
-export type InitialPoses = 'random' | 'identity';
-export const INITIAL_POSES: readonly InitialPoses[] = ['random', 'identity'];
+/**
+ * Angle (radians) between the two half maps above which a campaign warns: the halves settled in different
+ * orientations, so their FSC compares two different maps and its resolution means little (an asymmetric
+ * complex at 20 particles ended with halves 148° apart while the FSC still reported 59 Å).
+ */
+export const HALVES_DIVERGED = (10 * Math.PI) / 180;
+
+/** The warning shown for an iteration whose half maps are `angle` radians apart, or null when they agree. */
+export function halvesWarning(angle: number | undefined): string | null {
+  if (angle === undefined || !(angle > HALVES_DIVERGED)) return null;
+  const deg = (x: number) => ((x * 180) / Math.PI).toFixed(0);
+  return `warning: the half maps are ${deg(angle)}° apart (more than ${deg(HALVES_DIVERGED)}°): they settled in different ` +
+    'orientations and the FSC resolution is not to be trusted; try more particles, a lower initialLowpass, a reference or registerHalves';
+}
+
+export type InitialPoses = 'random' | 'identity' | 'star';
+export const INITIAL_POSES: readonly InitialPoses[] = ['random', 'identity', 'star'];
 
 export class ConfigError extends Error {
   constructor(readonly field: string, message: string) {
@@ -154,11 +185,11 @@ const nonNegative = (x: number) => (x >= 0 ? null : 'must be ≥ 0');
 const tiltAngle = (x: number) => (Math.abs(x) <= 90 ? null : 'must be within ±90 degrees');
 
 const KNOWN = {
-  top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'seed', 'registerHalves'],
+  top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'reference', 'symmetry', 'seed', 'registerHalves'],
   simulate: ['kind', 'simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'resolution', 'maxShift', 'defocus'],
   star: ['kind', 'star', 'tomograms', 'tiltRange', 'pixelSize', 'classNumber', 'extract'],
   extract: ['box', 'binning'],
-  alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'sag', 'mpiRanks', 'hostfile', 'mpi'],
+  alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'angularRange', 'sag', 'mpiRanks', 'hostfile', 'mpi'],
   mpi: ['mca', 'args', 'readyTimeout', 'stallTimeout'],
   sag: ['batchSize', 'maxEpochs', 'tolerance', 'lambda'],
   mask: ['radius', 'edge'],
@@ -260,6 +291,7 @@ export function assertAbsolutePaths(config: CampaignConfig): void {
     ['data.star', config.data.kind === 'star' ? config.data.star : undefined],
     ['data.pdb', config.data.kind === 'simulate' ? config.data.pdb : undefined],
     ['alignment.hostfile', config.alignment.hostfile],
+    ['reference', config.reference],
     ...(config.data.kind === 'star' ? (config.data.tomograms ?? []).map((t): [string, string] => ['data.tomograms', t]) : []),
   ];
   for (const [field, path] of paths) {
@@ -332,6 +364,24 @@ export function validateConfig(input: unknown): CampaignConfig {
   };
   if (!INITIAL_POSES.includes(config.initialPoses)) {
     throw new ConfigError('initialPoses', `must be one of ${INITIAL_POSES.join(', ')}, got '${config.initialPoses}'`);
+  }
+  if (config.initialPoses === 'star' && data.kind !== 'star') {
+    throw new ConfigError('initialPoses', "'star' takes the poses of your particle list: give data.star (a simulated set starts reference-free)");
+  }
+  if (alignment.angularRange !== undefined) {
+    if (config.initialPoses !== 'star') throw new ConfigError('alignment.angularRange', "refines locally around known poses: it needs initialPoses: star");
+    config.alignment.angularRange = num(alignment, 'angularRange', 'alignment.', undefined, (x) => (x > 0 && x <= 180 ? null : 'must be in (0, 180] degrees'));
+  }
+  if (input.reference !== undefined) config.reference = str(input, 'reference', '');
+  if (input.symmetry !== undefined) {
+    let group;
+    try {
+      group = parseSymmetryName(str(input, 'symmetry', ''));
+    } catch (err) {
+      throw new ConfigError('symmetry', (err as Error).message);
+    }
+    // Stored only when it does something, so C1 configs keep their content hash (and workflow ids).
+    if (group.order > 1) config.symmetry = group.name;
   }
   // Without data.size (particles from a STAR file) the default radius waits for their box: the workflow applies it.
   if (mask.radius !== undefined || size !== undefined) {

@@ -76,3 +76,13 @@ export const SIMULATION_DEFAULTS = {
   /** Atom weights of the density (Situs pdb2vol-like, core/simulate.ts densityModel). */
   weighting: 'atomic-number',
 } as const;
+
+/**
+ * Mask-corrected FSC and post-processing (`subtomo fsc`, `subtomo postprocess`; core/postprocess.ts), as
+ * RELION's relion_postprocess: phases are randomised from the first shell where the unmasked FSC drops below
+ * `randomiseAtFsc`, with a seeded random stream so the corrected curve is reproducible.
+ */
+export const POSTPROCESS_DEFAULTS = {
+  randomiseAtFsc: 0.8,
+  seed: 0,
+} as const;

@@ -54,7 +54,7 @@ describe('validateConfig', () => {
   });
 
   test('errors name the field', () => {
-    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, initialPoses: 'spiral' })).toThrow(/'initialPoses': must be one of random, identity, got 'spiral'/);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, initialPoses: 'spiral' })).toThrow(/'initialPoses': must be one of random, identity, star, got 'spiral'/);
     expect(() => validateConfig({ workdir: 'w', data: SIMULATED, seed: -1 })).toThrow(/'seed': must be an integer in \[0, 2³²\), got -1/);
     expect(() => validateConfig({ workdir: 'w', data: { kind: 'mrc' } })).toThrow(/'data\.kind': must be 'simulate' or 'star', got "mrc"/);
     expect(() => validateConfig({ workdir: 'w', data: { defocus: 0 } })).toThrow(/'data\.defocus': must be positive, got 0/);
@@ -72,6 +72,37 @@ describe('alignment.sag', () => {
     expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { batchSize: 0 } } })).toThrow(/'alignment\.sag\.batchSize': must be a positive integer, got 0/);
     expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { maxEpochs: 2.5 } } })).toThrow(/'alignment\.sag\.maxEpochs': must be a non-negative integer, got 2\.5/);
     expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { lambda: -1 } } })).toThrow(/'alignment\.sag\.lambda': must be ≥ 0, got -1/);
+  });
+});
+
+describe('campaign starts and symmetry', () => {
+  const STAR = { star: 'p.star' };
+  test('initialPoses: star takes the list\'s poses and allows a local search; both need a particle list', () => {
+    const c = validateConfig({ workdir: 'w', data: STAR, initialPoses: 'star', alignment: { angularRange: 15 } });
+    expect(c).toMatchObject({ initialPoses: 'star', alignment: { angularRange: 15 } });
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, initialPoses: 'star' })).toThrow(/'initialPoses': 'star' takes the poses of your particle list: give data\.star/);
+    expect(() => validateConfig({ workdir: 'w', data: STAR, alignment: { angularRange: 15 } })).toThrow(/'alignment\.angularRange': .*needs initialPoses: star/);
+    for (const bad of [0, -5, 200]) {
+      expect(() => validateConfig({ workdir: 'w', data: STAR, initialPoses: 'star', alignment: { angularRange: bad } }))
+        .toThrow(new RegExp(`'alignment\\.angularRange': must be in \\(0, 180\\] degrees, got ${bad}`));
+    }
+  });
+
+  test('symmetry is validated and stored canonically; C1 is not stored (configs without it keep their ids)', () => {
+    expect(validateConfig({ workdir: 'w', data: SIMULATED, symmetry: ' d7 ' }).symmetry).toBe('D7');
+    expect(validateConfig({ workdir: 'w', data: SIMULATED, symmetry: 'C1' })).toEqual(validateConfig({ workdir: 'w', data: SIMULATED }));
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, symmetry: 'I' })).toThrow(/'symmetry': unknown symmetry 'I': expected C<n> or D<n>/);
+    expect(() => validateConfig({ workdir: 'w', data: SIMULATED, symmetry: 7 })).toThrow(/'symmetry': /);
+  });
+
+  test('reference is a path, resolved against the config file and checked before anything starts', async () => {
+    await writeFile(join(dir, 'p.star'), 'data_particles\n');
+    await writeFile(join(dir, 'ref.mrc'), 'x');
+    await writeFile(join(dir, 'r.yaml'), 'workdir: w\ndata: { star: p.star }\nreference: ref.mrc\n');
+    expect((await loadCampaignConfig(join(dir, 'r.yaml'))).reference).toBe(join(dir, 'ref.mrc'));
+    await writeFile(join(dir, 'r.yaml'), 'workdir: w\ndata: { star: p.star }\nreference: nowhere.mrc\n');
+    await expect(loadCampaignConfig(join(dir, 'r.yaml'))).rejects.toThrow(/r\.yaml: config field 'reference': .*nowhere\.mrc does not exist/);
+    expect(() => validateConfig({ workdir: 'w', data: STAR, reference: 3 })).toThrow(/'reference': /);
   });
 });
 

@@ -38,8 +38,8 @@ describe('subtomo', () => {
 
   it.each([
     ['simulate', ['--out', 'x', '--snr', '1', '--szie', '32'], 'unknown flag --szie; did you mean --size?'],
-    ['align', ['--ref', 'r.mrc', '--particles', 'p.star', '--out', 'o.star', '--symmetry', 'D7'], 'unknown flag --symmetry'],
-    ['average', ['--particles', 'p.star', '--out', 'avg', '--mask', 'm.mrc'], 'unknown flag --mask'],
+    ['align', ['--ref', 'r.mrc', '--particles', 'p.star', '--out', 'o.star', '--symetry', 'D7'], 'unknown flag --symetry; did you mean --symmetry?'],
+    ['average', ['--particles', 'p.star', '--out', 'avg', '--maks', 'm.mrc'], 'unknown flag --maks; did you mean --mask?'],
     ['mask', ['--size', '32', '--voxel', '6', '--sphere', '10', '--edgee', '5', '--out', 'm.mrc'], 'unknown flag --edgee; did you mean --edge?'],
     ['campaign', ['start', '--config', 'c.yaml', '--wacth'], 'unknown flag --wacth; did you mean --watch?'],
     ['extract', ['--particles', 'p.star', '--box', '64', '--binnig', '2', '--out', 'x'], 'unknown flag --binnig; did you mean --binning?'],
@@ -69,6 +69,24 @@ describe('subtomo', () => {
     const r = await cli('align', '--ref', dir, '--particles', star, '--out', join(scratch, 'o.star'));
     expect(r.code).toBe(1);
     expect(r.err).toContain(`subtomo align: ${dir} is a directory, not a file`);
+  });
+
+  it('align checks --symmetry and --angular-range, and a local search needs poses in the list', async () => {
+    const star = join(scratch, 'q.star');
+    writeFileSync(star, 'data_particles\nloop_\n_rlnImageName\n_rlnImagePixelSize\n_subtomoTiltMinDeg\n_subtomoTiltMaxDeg\nq1.mrc 6 -60 60\n');
+    await writeMrc(join(scratch, 'q1.mrc'), new Volume(8, 6, Float32Array.from({ length: 512 }, (_, i) => i % 7)));
+    await writeMrc(join(scratch, 'qref.mrc'), new Volume(8, 6, Float32Array.from({ length: 512 }, (_, i) => i % 5)));
+    const align = (...flags: string[]) => cli('align', '--ref', join(scratch, 'qref.mrc'), '--particles', star, '--out', join(scratch, 'q-out.star'), '--mask-radius', '3', '--mask-edge', '1', ...flags);
+    for (const [flags, message] of [
+      [['--symmetry', 'T'], "--symmetry: unknown symmetry 'T'"],
+      [['--angular-range', '0'], '--angular-range must be in (0, 180] degrees, got 0'],
+      [['--angular-range', '200'], '--angular-range must be in (0, 180] degrees, got 200'],
+      [['--angular-range', '10'], "--angular-range refines around each particle's pose, but q1"],
+    ] as const) {
+      const r = await align(...flags);
+      expect(r.code, flags.join(' ')).toBe(2);
+      expect(r.err).toContain(message);
+    }
   });
 });
 

@@ -48,12 +48,13 @@ export type CampaignStep =
   | 'cancelled';
 
 /** Steps of one iteration of a campaign, in order (what `watch` counts and `history` expects). */
-export function iterationSteps(config: Pick<CampaignConfig, 'registerHalves'>): readonly CampaignStep[] {
-  return ['frm', 'refine', 'average', ...(config.registerHalves ? (['register'] as const) : []), 'fsc', 'lowpass', 'report'];
+export const ITERATION_STEPS: readonly CampaignStep[] = ['frm', 'refine', 'average', 'register', 'fsc', 'lowpass', 'report'];
+/** Steps before the first iteration; a user's reference leaves no start to measure, so no FSC. */
+export function setupSteps(config: Pick<CampaignConfig, 'reference'>): readonly CampaignStep[] {
+  return ['load', 'split', 'initial-references', ...(config.reference ? [] : (['fsc'] as const))];
 }
-/** Steps of one iteration of a campaign without `registerHalves`. */
-export const ITERATION_STEPS: readonly CampaignStep[] = iterationSteps({});
-export const SETUP_STEPS: readonly CampaignStep[] = ['load', 'split', 'initial-references', 'fsc'];
+/** Steps before the first iteration of a reference-free campaign. */
+export const SETUP_STEPS: readonly CampaignStep[] = setupSteps({});
 
 export interface IterationSummary {
   /** 0 = the reference-free start (half averages with the initial poses). */
@@ -62,6 +63,11 @@ export interface IterationSummary {
   resolution05: number;
   /** Mean CCC of the refined poses (absent for iteration 0). */
   meanCcc?: number;
+  /**
+   * Rotation (radians, under the symmetry) that registers the even half map onto the odd one, from the maps
+   * alone (absent for iteration 0). Above HALVES_DIVERGED the halves settled in different orientations.
+   */
+  halvesAngle?: number;
   fsc: ArtifactRef;
   combined: ArtifactRef;
   /** Steps of this iteration whose result came from the artifact store / were computed. */
@@ -77,6 +83,8 @@ export interface StepCounts {
 export interface CampaignArtifacts {
   particles?: ArtifactRef;
   halves?: ArtifactRef;
+  /** The poses the campaign started from (PoseEntry[] JSON). */
+  startPoses?: ArtifactRef;
   references?: HalfRefs;
   averages?: HalfAverages;
   alignment?: ArtifactRef;
@@ -123,7 +131,8 @@ export interface CampaignStatus {
   /** Iteration in progress (0 = setup); after the end, the last one. */
   iteration: number;
   maxIterations: number;
-  /** Steps of each iteration of this campaign (`iterationSteps`). */
+  /** Steps before the first iteration (`setupSteps`) and of each iteration (ITERATION_STEPS). */
+  setupSteps: readonly CampaignStep[];
   iterationSteps: readonly CampaignStep[];
   step: CampaignStep;
   stopRequested: boolean;
@@ -201,7 +210,8 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
     run: carried?.run ?? 0,
     iteration: carried?.iteration ?? 0,
     maxIterations: config.maxIterations,
-    iterationSteps: iterationSteps(config),
+    setupSteps: setupSteps(config),
+    iterationSteps: ITERATION_STEPS,
     step: carried ? 'frm' : 'load',
     stopRequested: carried?.stopRequested ?? false,
     history: carried?.history ?? [],
@@ -250,12 +260,12 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
     }
     return campaignMask(config, status.boxSize ?? 0);
   };
-  const record = (iteration: number, gold: FscResult, combined: ArtifactRef, meanCcc?: number): void => {
+  const record = (iteration: number, gold: FscResult, combined: ArtifactRef, aligned?: { meanCcc: number; halvesAngle: number }): void => {
     status.history.push({
       iteration,
       resolution0143: gold.resolution0143,
       resolution05: gold.resolution05,
-      ...(meanCcc === undefined ? {} : { meanCcc }),
+      ...aligned,
       fsc: gold.curve,
       combined,
       reusedSteps: iterationCounts.reused,
@@ -276,12 +286,18 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
         initialPoses: config.initialPoses,
         seed: config.seed,
         mask: mask(),
+        ...(config.reference && { reference: config.reference }),
+        ...(config.symmetry && { symmetry: config.symmetry }),
       });
       status.artifacts.references = initial.references;
+      status.artifacts.startPoses = initial.poses;
       status.referenceResolution = config.initialLowpass;
-      status.artifacts.averages = initial.averages;
-      const gold = await step('fsc', 'fsc', { workdir, odd: initial.averages.odd, even: initial.averages.even, mask: mask() });
-      record(0, gold, initial.averages.combined);
+      // A user's reference has no half averages of the start to measure: the history begins at iteration 1.
+      if (initial.averages) {
+        status.artifacts.averages = initial.averages;
+        const gold = await step('fsc', 'fsc', { workdir, odd: initial.averages.odd, even: initial.averages.even, mask: mask() });
+        record(0, gold, initial.averages.combined);
+      }
     }
     let iterationsThisRun = 0;
     let stoppedBecause: StopReason = 'max-iterations';
@@ -291,8 +307,15 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
       const halves = status.artifacts.halves!;
       const references = status.artifacts.references!;
       const { alignment } = config;
+      const priors = status.artifacts.alignment ?? status.artifacts.startPoses!;
       const frm = await step('frmCandidates', 'frm', {
-        workdir, halves, references, bandwidth: alignment.bandwidth, candidates: alignment.candidates,
+        workdir,
+        halves,
+        references,
+        bandwidth: alignment.bandwidth,
+        candidates: alignment.candidates,
+        ...(config.symmetry && { symmetry: config.symmetry }),
+        ...(alignment.angularRange !== undefined && { local: { angularRange: (alignment.angularRange * Math.PI) / 180, priors } }),
       });
       const refined = await step('refine', 'refine', {
         workdir,
@@ -309,15 +332,15 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
       });
       status.artifacts.alignment = refined.alignment;
       let { averages } = await step('averageHalves', 'average', {
-        workdir, halves, alignment: refined.alignment, mpi: mpiRanksOf(config),
+        workdir, halves, alignment: refined.alignment, mpi: mpiRanksOf(config), ...(config.symmetry && { symmetry: config.symmetry }),
       });
-      if (config.registerHalves) {
-        const registered = await step('registerHalves', 'register', {
-          workdir, odd: averages.odd, even: averages.even, resolution: status.referenceResolution!, mask: mask(),
-          maxShift: alignment.maxShift, seed: iterationSeed(config.seed, iteration),
-        });
-        averages = { ...averages, even: registered.even, combined: registered.combined };
-      }
+      // The halves' relative orientation, measured every iteration: a large angle means the FSC compares
+      // two differently oriented maps and its resolution means little (see halvesAngle).
+      const registered = await step('registerHalves', 'register', {
+        workdir, odd: averages.odd, even: averages.even, resolution: status.referenceResolution!, mask: mask(),
+        maxShift: alignment.maxShift, seed: iterationSeed(config.seed, iteration), ...(config.symmetry && { symmetry: config.symmetry }),
+      });
+      if (config.registerHalves) averages = { ...averages, even: registered.even, combined: registered.combined };
       status.artifacts.averages = averages;
       const gold = await step('fsc', 'fsc', { workdir, odd: averages.odd, even: averages.even, mask: mask() });
       const next = await step('lowpassReference', 'lowpass', {
@@ -325,17 +348,17 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
       });
       status.artifacts.references = next.references;
       status.referenceResolution = gold.resolution0143;
-      const reportInput = status.history.map(({ iteration: i, combined, fsc, resolution0143, resolution05, meanCcc }) => ({
-        iteration: i, combined, fsc, resolution0143, resolution05, meanCcc,
+      const reportInput = status.history.map(({ iteration: i, combined, fsc, resolution0143, resolution05, meanCcc, halvesAngle }) => ({
+        iteration: i, combined, fsc, resolution0143, resolution05, meanCcc, halvesAngle,
       }));
       reportInput.push({
         iteration, combined: averages.combined, fsc: gold.curve, resolution0143: gold.resolution0143,
-        resolution05: gold.resolution05, meanCcc: refined.meanCcc,
+        resolution05: gold.resolution05, meanCcc: refined.meanCcc, halvesAngle: registered.angle,
       });
       const rep = await step('report', 'report', { workdir, name: config.name, iterations: reportInput });
       status.artifacts.report = rep.index;
       status.artifacts.reportPath = rep.published;
-      record(iteration, gold, averages.combined, refined.meanCcc);
+      record(iteration, gold, averages.combined, { meanCcc: refined.meanCcc, halvesAngle: registered.angle });
 
       // Convergence counts aligned iterations only: the random-pose start is no resolution to beat.
       if (status.bestResolution === null || gold.resolution0143 < status.bestResolution) {
@@ -355,7 +378,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
       }
       const every = input.continueAsNewEvery ?? 0;
       if (iteration < config.maxIterations && (workflowInfo().continueAsNewSuggested || (every > 0 && iterationsThisRun >= every))) {
-        const { name: _name, maxIterations: _max, iterationSteps: _steps, step: _step, ...state } = status;
+        const { name: _name, maxIterations: _max, setupSteps: _setup, iterationSteps: _steps, step: _step, ...state } = status;
         await continueAsNew<typeof campaign>({ ...input, config, carried: { ...state, run: status.run + 1 } });
       }
     }

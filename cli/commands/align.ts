@@ -8,6 +8,7 @@
  * resampled to the particles'.
  */
 import { basename, dirname, extname, join, resolve } from 'node:path';
+import { radians } from '../../core/rotate.ts';
 import type { Volume } from '../../core/volume.ts';
 import { type AlignSettings, type AlignTarget, alignJob, findCandidates, runAlignment } from '../../drivers/align.ts';
 import { readPreparedList, withUpdatedParticles } from '../../drivers/particleList.ts';
@@ -21,6 +22,7 @@ import { type Args, UsageError } from '../../os/args.ts';
 import { interruptSignal } from '../../os/interrupt.ts';
 import { ProgressBar } from '../../os/progress.ts';
 import type { Command } from '../command.ts';
+import { symmetryOption } from '../symmetryOption.ts';
 import { FORMAT_USAGE, LIST_FLAGS, LIST_USAGE, listSelection, outputFormat } from '../listOptions.ts';
 import { MPI_FLAGS, MPI_USAGE, mpiOptions } from '../mpiOptions.ts';
 
@@ -29,6 +31,7 @@ const usage =
   `subtomo align --ref REF.mrc|.em ${LIST_USAGE} --out LIST ${FORMAT_USAGE}\n       [--method ${ALIGN_METHODS.join('|')} (${A.method})] ` +
   `[--candidates ${A.candidates}] [--bandwidth ${A.bandwidth}] [--max-shift ${A.maxShift}] [--mask-radius R] ` +
   `[--mask-edge ${A.maskEdge}] [--align-box M] [--seed ${A.seed}] ${MPI_USAGE}\n` +
+  `       [--symmetry C1|Cn|Dn] [--angular-range DEG]   (local search within DEG of each particle's pose in the list)\n` +
   `       SAG: [--batch B (box/8)] [--epochs ${SAG_DEFAULTS.maxEpochs}] [--tolerance ${SAG_DEFAULTS.tolerance}] ` +
   `[--lambda ${SAG_DEFAULTS.lambda}]   (B counts x-slices of the particles' box; λ is Eq. 13's)`;
 
@@ -82,7 +85,15 @@ export function readSettings(args: Args, n: number): AlignSettings {
   if (seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed must be in [0, 2³²), got ${seed}`);
   const sag = readSag(args);
   if (sag?.batchSize !== undefined && sag.batchSize > n) throw new UsageError(`--batch ${sag.batchSize} exceeds the ${n} x-slices of the box`);
-  return { method, candidates, bandwidth, maxShift, mask: { radius, edge }, alignBox, sag, seed };
+  const symmetry = symmetryOption(args)?.name;
+  const angularRange = args.has('angular-range') ? args.number('angular-range') : undefined;
+  if (angularRange !== undefined && !(angularRange > 0 && angularRange <= 180)) {
+    throw new UsageError(`--angular-range must be in (0, 180] degrees, got ${angularRange}`);
+  }
+  return {
+    method, candidates, bandwidth, maxShift, mask: { radius, edge }, alignBox, sag, seed,
+    ...(symmetry && { symmetry }), ...(angularRange !== undefined && { angularRange: radians(angularRange) }),
+  };
 }
 
 async function run(args: Args): Promise<void> {
@@ -99,7 +110,11 @@ async function run(args: Args): Promise<void> {
   const sampling = { n: sample.n, voxelSize, label: `particle ${first.name} (${first.image})` };
   const reference = await referenceOnSampling(refPath, sampling, out);
   const settings = readSettings(args, sampling.n);
-  const targets: AlignTarget[] = prepared.particles.map((p) => ({ name: p.name, path: p.image, tilt: p.tilt, reference: reference.path }));
+  const unposed = settings.angularRange !== undefined && prepared.particles.find((p) => !p.pose);
+  if (unposed) throw new UsageError(`--angular-range refines around each particle's pose, but ${unposed.name} has none in ${args.string('particles')}`);
+  const targets: AlignTarget[] = prepared.particles.map((p) => ({
+    name: p.name, path: p.image, tilt: p.tilt, reference: reference.path, ...(settings.angularRange !== undefined && { prior: p.pose }),
+  }));
   const read = {
     reference: async (): Promise<Volume> => reference.volume,
     particle: async (t: AlignTarget): Promise<Volume> => {
@@ -156,7 +171,7 @@ const align: Command = {
   usage,
   flags: {
     values: ['ref', 'out', 'method', 'candidates', 'bandwidth', 'max-shift', 'mask-radius', 'mask-edge', 'align-box', 'seed',
-      'batch', 'epochs', 'tolerance', 'lambda', ...LIST_FLAGS.values, ...MPI_FLAGS.values],
+      'batch', 'epochs', 'tolerance', 'lambda', 'symmetry', 'angular-range', ...LIST_FLAGS.values, ...MPI_FLAGS.values],
     repeatable: [...(LIST_FLAGS.repeatable ?? []), ...(MPI_FLAGS.repeatable ?? [])],
   },
   run,

@@ -8,7 +8,6 @@ import { join, resolve } from 'node:path';
 import { softSphereMask } from '../../core/filters.ts';
 import { fscCurve, goldStandardResolution, resolutionAtFscHalf } from '../../core/fsc.ts';
 import { alternatingHalf } from '../../core/halfmaps.ts';
-import { parseSymmetry } from '../../core/symmetry.ts';
 import { runAverage } from '../../drivers/average.ts';
 import { type PreparedList, readPreparedList } from '../../drivers/particleList.ts';
 import { type UserMask, readMask } from '../../io/mask.ts';
@@ -20,6 +19,7 @@ import { type Args, UsageError } from '../../os/args.ts';
 import { interruptSignal } from '../../os/interrupt.ts';
 import { ProgressBar } from '../../os/progress.ts';
 import type { Command } from '../command.ts';
+import { symmetryOption } from '../symmetryOption.ts';
 import { LIST_FLAGS, LIST_USAGE, listSelection } from '../listOptions.ts';
 import { MPI_FLAGS, MPI_USAGE, mpiOptions } from '../mpiOptions.ts';
 
@@ -47,16 +47,6 @@ export function averageJobOf(prepared: PreparedList, outDir: string, floorFracti
   };
 }
 
-/** `--symmetry C1|Cn|Dn`, validated. */
-export function symmetryOption(args: Args): string | undefined {
-  if (!args.has('symmetry')) return undefined;
-  try {
-    return parseSymmetry(args.string('symmetry')).name;
-  } catch (err) {
-    throw new UsageError(`--symmetry: ${(err as Error).message}`);
-  }
-}
-
 /** The gold-standard resolution of two half maps inside the mask (0.143 and 0.5 crossings). */
 async function halfMapResolution(job: AverageJob, mask: Float32Array | null): Promise<string> {
   const [odd, even] = await Promise.all([readMrc(job.out.odd), readMrc(job.out.even)]);
@@ -71,7 +61,7 @@ async function run(args: Args): Promise<void> {
   const floorFraction = args.number('floor-fraction', WEIGHT_FLOOR_FRACTION);
   if (floorFraction < 0) throw new UsageError(`--floor-fraction must be ≥ 0, got ${floorFraction}`);
   const mpi = mpiOptions(args);
-  const symmetry = symmetryOption(args);
+  const symmetry = symmetryOption(args)?.name;
   const prepared = await readPreparedList(args.string('particles'), listSelection(args));
   const job = { ...averageJobOf(prepared, out, floorFraction), ...(symmetry && { symmetry }) };
   let mask: UserMask | null = null;

@@ -76,7 +76,7 @@ export async function waitForStatus(
 /** Store step labels of a campaign's setup (simulate and load are two store steps of one activity). */
 export const SETUP_STORE_STEPS = ['simulate', 'load', 'split', 'initial-references'];
 /** Store step labels of one iteration; 'fsc' also runs once in the setup, for the random-pose start. */
-export const ITERATION_STORE_STEPS = ['frm', 'refine', 'average-halves', 'fsc', 'lowpass-reference', 'report'];
+export const ITERATION_STORE_STEPS = ['frm', 'refine', 'average-halves', 'register-halves', 'fsc', 'lowpass-reference', 'report'];
 
 /** What the store log of a campaign that ran `iterations` iterations, computing each step once, must say. */
 export function computedOnce(iterations: number): Record<string, { compute: number; reuse: number }> {
