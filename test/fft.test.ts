@@ -46,7 +46,7 @@ function naiveDft(data: Float64Array, dims: readonly number[], inverse: boolean)
 }
 
 /** Separable reference: naive 1D DFT along each axis in turn (for sizes where a full naive DFT is too slow). */
-function separableNaiveDft3(data: Float64Array, n: number): Float64Array {
+function separableNaiveDft3(data: Float64Array, n: number, inverse = false): Float64Array {
   const out = data.slice();
   const line = new Float64Array(2 * n);
   const strides = [1, n, n * n];
@@ -58,7 +58,7 @@ function separableNaiveDft3(data: Float64Array, n: number): Float64Array {
         line[2 * k] = out[2 * (start + k * stride)];
         line[2 * k + 1] = out[2 * (start + k * stride) + 1];
       }
-      const t = naiveDft(line, [n], false);
+      const t = naiveDft(line, [n], inverse);
       for (let k = 0; k < n; k++) {
         out[2 * (start + k * stride)] = t[2 * k];
         out[2 * (start + k * stride) + 1] = t[2 * k + 1];
@@ -102,10 +102,22 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 // Double-precision transforms agree with the naive DFT far below the 1e-4 the callers need.
 const TOL = 1e-10;
+// What the kernels actually achieve: rounding grows like ε·log n (≈ 1e-15 here); the rest is headroom for the
+// naive reference's own error.
+const TIGHT = 1e-13;
+// ifft3Real returns float32: its rounding (2⁻²⁴ ≈ 6e-8 of the value) dominates.
+const FLOAT32 = 1e-7;
+
+/** The kernel core/fft.ts runs for length n (for test names). */
+function kernelOf(n: number): string {
+  let m = n;
+  for (const p of [2, 3, 5]) while (m % p === 0) m /= p;
+  return (n & (n - 1)) === 0 ? 'power of two' : m === 1 ? 'mixed radix' : 'Bluestein';
+}
 
 describe('fft3 against a naive DFT', () => {
   for (const n of [2, 4, 5, 6, 8, 10, 16]) {
-    it(`real forward fft3 at ${n}³ (${(n & (n - 1)) === 0 ? 'power of two' : 'Bluestein'})`, () => {
+    it(`real forward fft3 at ${n}³ (${kernelOf(n)})`, () => {
       const v = randomReal(n * n * n, 10 + n);
       const out = new Float64Array(2 * n * n * n).fill(Number.NaN); // stale contents must be overwritten
       const spec = fft3(v, n, out);
@@ -264,6 +276,99 @@ describe('physical invariants', () => {
       expect(best).toBe(c + n * (c + n * c));
       expect(shifted[best]).toBe(amp[0]);
       expect(ifftshift3(shifted, n)).toEqual(amp);
+    });
+  }
+});
+
+describe('mixed-radix and Bluestein lengths against a naive DFT', () => {
+  const lengths = [
+    ...Array.from({ length: 63 }, (_, i) => i + 2), // every length 2…64
+    ...[96, 192, 384], // 3·2^k
+    ...[80, 160, 320], // 5·2^k
+    ...[120, 240, 480], // 15·2^k
+    ...[72, 144, 288], // 9·2^k
+    ...[100, 250, 375], // powers of 5 with 2 and 3
+    ...[98, 242, 338, 97], // 2·7², 2·11², 2·13² and a prime: Bluestein on a mixed-radix convolution
+  ];
+  for (const n of lengths) {
+    it(`length ${n} (${kernelOf(n)}): fft1InPlace forward, plan1d inverse, round trip`, () => {
+      const d = randomComplex(n, 200 + n);
+      const fwd = d.slice();
+      fft1InPlace(fwd, false);
+      expect(relErr(fwd, naiveDft(d, [n], false))).toBeLessThan(TIGHT);
+      const inv = new Float64Array(2 * n);
+      plan1d(n).transform(inv, d, true);
+      expect(relErr(inv, naiveDft(d, [n], true))).toBeLessThan(TIGHT);
+      fft1InPlace(fwd, true);
+      expect(relErr(fwd, d)).toBeLessThan(TIGHT);
+    });
+  }
+
+  it('caches one plan per length', () => {
+    expect(plan1d(48)).toBe(plan1d(48));
+    expect(plan1d(14)).toBe(plan1d(14));
+  });
+
+  for (const [nx, ny] of [
+    [6, 10],
+    [12, 18],
+    [20, 24],
+    [24, 14],
+    [15, 8],
+  ] as const) {
+    it(`fft2InPlace ${nx}×${ny} (${kernelOf(nx)} × ${kernelOf(ny)}) forward and inverse`, () => {
+      const d = randomComplex(nx * ny, 300 + nx * ny);
+      const fwd = d.slice();
+      fft2InPlace(fwd, nx, ny, false);
+      expect(relErr(fwd, naiveDft(d, [nx, ny], false))).toBeLessThan(TIGHT);
+      const inv = d.slice();
+      fft2InPlace(inv, nx, ny, true);
+      expect(relErr(inv, naiveDft(d, [nx, ny], true))).toBeLessThan(TIGHT);
+    });
+  }
+
+  for (const n of [6, 10, 12, 14, 18, 20, 24]) {
+    it(`fft3InPlace and fft3 at ${n}³ (${kernelOf(n)}) match a separable naive DFT`, () => {
+      const v = randomReal(n * n * n, 400 + n);
+      const ref = separableNaiveDft3(realAsComplex(v), n);
+      expect(relErr(fft3(v, n), ref)).toBeLessThan(TIGHT);
+      const d = randomComplex(n * n * n, 410 + n);
+      const fwd = d.slice();
+      fft3InPlace(fwd, n, false);
+      expect(relErr(fwd, separableNaiveDft3(d, n))).toBeLessThan(TIGHT);
+      const inv = d.slice();
+      fft3InPlace(inv, n, true);
+      expect(relErr(inv, separableNaiveDft3(d, n, true))).toBeLessThan(TIGHT);
+    });
+  }
+});
+
+describe('the real-input path at even sizes that are not powers of two', () => {
+  for (const n of [24, 36, 48, 22]) {
+    it(`fft3 equals the complex transform of the real volume at ${n}³ (${kernelOf(n)})`, () => {
+      const v = randomReal(n * n * n, 500 + n);
+      const c = realAsComplex(v);
+      fft3InPlace(c, n, false);
+      expect(relErr(fft3(v, n), c)).toBeLessThan(TIGHT);
+    });
+
+    it(`ifft3Real of a non-Hermitian spectrum is the real part of the complex inverse at ${n}³`, () => {
+      const spec = randomComplex(n * n * n, 510 + n);
+      const c = spec.slice();
+      fft3InPlace(c, n, true);
+      const re = new Float64Array(n * n * n);
+      for (let i = 0; i < re.length; i++) re[i] = c[2 * i];
+      expect(relErr(ifft3Real(spec, n), re)).toBeLessThan(FLOAT32);
+    });
+
+    it(`round trips at ${n}³: ifft3Real(fft3(v)) and complex fft3InPlace`, () => {
+      const v = randomReal(n * n * n, 520 + n);
+      expect(relErr(ifft3Real(fft3(v, n), n), v)).toBeLessThan(FLOAT32);
+      const d = randomComplex(n * n * n, 530 + n);
+      const w = d.slice();
+      fft3InPlace(w, n, false);
+      fft3InPlace(w, n, true);
+      expect(relErr(w, d)).toBeLessThan(TIGHT);
     });
   }
 });
