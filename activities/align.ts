@@ -6,10 +6,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alignBoxFor } from '../core/align.ts';
-import { shellOfResolution } from '../core/filters.ts';
+import { referenceShell } from '../core/reference.ts';
 import type { Half } from '../core/halfmaps.ts';
 import type { Pose } from '../core/rotate.ts';
-import { type AlignTarget, type RefinementSettings, alignJob, findCandidates, runAlignment } from '../drivers/align.ts';
+import { type AlignTarget, type RefinementSettings, alignJob, findCandidates, meanRefinedCcc, runAlignment } from '../drivers/align.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
 import type { MpiRanks } from '../model/jobs.ts';
 import type { AlignParticle, Candidate, ParticleAlignment, SagSettings } from '../model/jobs.ts';
@@ -17,7 +17,7 @@ import type { AlignMethod } from '../model/methods.ts';
 import { checkedRef, invalidInput, readJsonArtifact, readVolumeArtifact, reportProgress, runCampaignStep, type Reuse } from './common.ts';
 import { runMpiStep } from './mpiStep.ts';
 import { HALVES, posesByName, readParticleSet, type Particle, type PoseEntry } from './particles.ts';
-import { LOWPASS_EDGE_SHELLS, type HalfRefs, type MaskParams } from './references.ts';
+import type { HalfRefs, MaskParams } from './references.ts';
 
 export interface CandidatesFile {
   particles: { name: string; half: Half; candidates: Candidate[] }[];
@@ -43,7 +43,8 @@ export interface FrmInput {
 /** The alignment target of each particle: its own half-set's reference (and its prior, for a local search). */
 function targetsOf(particles: readonly Particle[], references: HalfRefs, priors?: Map<string, Pose>): AlignTarget[] {
   return particles.map((p) => ({
-    name: p.name, path: p.path, tilt: p.tilt, reference: references[p.half].path, ...(priors && { prior: priors.get(p.name)! }),
+    name: p.name, path: p.path, tilt: p.tilt, ...(p.ctf && { ctf: p.ctf }), ...(p.ctfImage && { ctfImage: p.ctfImage }),
+    reference: references[p.half].path, ...(priors && { prior: priors.get(p.name)! }),
   }));
 }
 
@@ -107,7 +108,7 @@ export interface RefineResult extends Reuse {
 export async function refine(input: RefineInput): Promise<RefineResult> {
   const { set, particles } = await readParticleSet(input.halves);
   // The references carry nothing beyond their low-pass edge, so aligning at a Fourier-cropped box loses nothing.
-  const lowpassShell = shellOfResolution(set.boxSize, set.voxelSize, input.referenceResolution) + LOWPASS_EDGE_SHELLS / 2;
+  const lowpassShell = referenceShell(set.boxSize, set.voxelSize, input.referenceResolution);
   const alignBox = alignBoxFor(set.boxSize, lowpassShell);
   const candidates = await readJsonArtifact<CandidatesFile>(input.candidates, 'FRM candidates');
   const byName = new Map(candidates.particles.map((c) => [c.name, c.candidates]));
@@ -138,6 +139,9 @@ export async function refine(input: RefineInput): Promise<RefineResult> {
   const results = await readJsonArtifact<ParticleAlignment[]>(step.outputs.alignment, 'alignment');
   const missing = particles.find((p) => !results.some((r) => r.name === p.name));
   if (missing) throw new Error(`${step.outputs.alignment.path} has no result for particle ${missing.name}`);
-  const meanCcc = results.reduce((s, r) => s + r.ccc, 0) / results.length;
+  if (results.every((r) => r.failed)) {
+    throw new Error(`no particle could be refined from any of its candidates: ${results[0]?.candidateFailures[0]?.reason ?? 'no result'}`);
+  }
+  const meanCcc = meanRefinedCcc(results);
   return { alignment: step.outputs.alignment, star: step.outputs.star, meanCcc, reused: step.reused };
 }

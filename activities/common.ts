@@ -13,7 +13,7 @@ import { MrcError } from '../io/mrc.ts';
 import { parseVolume } from '../io/volumes.ts';
 
 /** Bump when an activity's output for the same inputs changes, so stored results are not reused. */
-export const CAMPAIGN_CODE_VERSION = 'campaign-3';
+export const CAMPAIGN_CODE_VERSION = 'campaign-4';
 
 /** Failure type of bad user input (config, data files): never retried, the message names the culprit. */
 export const INVALID_INPUT = 'InvalidInput';

@@ -3,20 +3,19 @@
  * (validating every particle MRC), and the deterministic odd/even split into gold-standard half-sets.
  */
 import { writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { alternatingHalf } from '../core/halfmaps.ts';
-import { groelPhantom } from '../core/phantom.ts';
 import { radians } from '../core/rotate.ts';
-import { SimulationConfigError, densityModel, validateSimulationConfig, type SimulationConfig } from '../core/simulate.ts';
+import { SimulationConfigError, validateSimulationConfig, type SimulationConfig } from '../core/simulate.ts';
 import { tiltRangeDegrees } from '../core/wedge.ts';
 import { extractParticles } from '../drivers/extract.ts';
-import { type ListSelection, type PreparedList, prepareParticles } from '../drivers/particleList.ts';
-import { writeSimulatedDataset } from '../drivers/simulate.ts';
+import { type ListSelection, type PreparedList, jobCtfOf, prepareParticles } from '../drivers/particleList.ts';
+import { trueClasses } from '../drivers/classify.ts';
+import { simulatedComponents, writeSimulatedDataset } from '../drivers/simulate.ts';
 import { refOf, type ArtifactRef } from '../io/artifacts.ts';
 import { formatParticleList, readParticleList } from '../io/particles.ts';
-import { buildAssembly, readStructure } from '../io/pdb.ts';
 import { assertNotConstant, readVolume } from '../io/volumes.ts';
-import type { SimulatedData, StarData } from '../model/campaign.ts';
+import { type SimulatedData, type StarData, modelsOf } from '../model/campaign.ts';
 import { CTF_DEFAULTS, SIMULATION_DEFAULTS } from '../model/defaults.ts';
 import type { ParticleList } from '../model/particles.ts';
 import { invalidInput, reportProgress, runCampaignStep, type Reuse } from './common.ts';
@@ -25,6 +24,8 @@ import { PARTICLE_SET_FORMAT, readParticleSet, writeParticleSet, type ParticleRe
 export interface DataInput {
   workdir: string;
   data: SimulatedData | StarData;
+  /** false: leave the list's CTFs aside (config `ctf: false`): binary wedges only. */
+  ctf?: false;
 }
 
 export interface DataResult extends Reuse {
@@ -33,6 +34,10 @@ export interface DataResult extends Reuse {
   count: number;
   boxSize: number;
   voxelSize: number;
+  /** The particle list the set was loaded from: the simulated or extracted STAR, or the user's list. */
+  list: ArtifactRef;
+  /** A simulated set's noise-free density (the simulate step's reference.mrc): the ground truth. */
+  truth?: ArtifactRef;
 }
 
 /** Config field that holds each SimulationConfig parameter, for error messages. */
@@ -46,10 +51,16 @@ const CONFIG_FIELD: Record<string, string> = {
   tilt: 'data.tiltMin/data.tiltMax',
   tiltStep: 'data.tiltStep',
   'ctf.defocusAngstrom': 'data.defocus',
+  defocusRange: 'data.defocus',
+  astigmatism: 'data.astigmatism',
+  dose: 'data.dose',
+  specimen: 'data.specimen',
+  particlesPerTomogram: 'data.particlesPerTomogram',
 };
 
 /** The simulator's parameters for a campaign's `data` section; an impossible one names its config field. */
 export function simulationConfigOf(d: SimulatedData): SimulationConfig {
+  const nominal = typeof d.defocus === 'number' ? d.defocus : (d.defocus[0] + d.defocus[1]) / 2;
   const config: SimulationConfig = {
     n: d.size,
     voxelSize: d.voxel,
@@ -59,8 +70,14 @@ export function simulationConfigOf(d: SimulatedData): SimulationConfig {
     snr: d.snr === 'inf' ? Infinity : d.snr,
     maxShift: d.maxShift,
     seed: d.seed,
-    imaging: { ctf: { ...CTF_DEFAULTS, defocusAngstrom: d.defocus * 1e4 }, mtf: true },
+    // With a range the nominal defocus (metadata) is its centre; each tomogram draws its own from the range.
+    imaging: { ctf: { ...CTF_DEFAULTS, defocusAngstrom: nominal * 1e4 }, mtf: true },
   };
+  if (typeof d.defocus !== 'number') config.defocusRange = [d.defocus[0] * 1e4, d.defocus[1] * 1e4];
+  if (d.astigmatism !== undefined) config.astigmatism = d.astigmatism * 1e4;
+  if (d.dose !== undefined) config.dose = d.dose;
+  if (d.specimen) config.specimen = { width: d.specimen[0] * 10, thickness: d.specimen[1] * 10 };
+  if (d.particlesPerTomogram !== undefined) config.particlesPerTomogram = d.particlesPerTomogram;
   try {
     validateSimulationConfig(config);
   } catch (err) {
@@ -81,12 +98,16 @@ export function simulationConfigOf(d: SimulatedData): SimulationConfig {
 export async function simulateOrLoad(input: DataInput): Promise<DataResult> {
   const { data, workdir } = input;
   let star: ArtifactRef;
+  let truth: ArtifactRef | undefined;
   let upstreamReused = true;
-  const selection: ListSelection = { tiltSetting: "the config field 'data.tiltRange' ([min, max] in degrees)" };
+  const selection: ListSelection = { tiltSetting: "the config field 'data.tiltRange' ([min, max] in degrees)", ...(input.ctf === false && { ctf: false }) };
   if (data.kind === 'simulate') {
     const simulated = await simulateStep(workdir, data);
     star = simulated.outputs.star;
+    truth = simulated.outputs.reference;
     upstreamReused = simulated.reused;
+    // A simulated set with a CTF is a RELION 5 list with its tomogram set: read together, every particle has its CTF.
+    if (simulated.outputs.tomograms) selection.tomograms = simulated.outputs.tomograms.path;
   } else {
     if (data.tomograms) selection.tomograms = data.tomograms;
     if (data.pixelSize !== undefined) selection.pixelSize = data.pixelSize;
@@ -113,6 +134,8 @@ export async function simulateOrLoad(input: DataInput): Promise<DataResult> {
     count: set.particles.length,
     boxSize: set.boxSize,
     voxelSize: set.voxelSize,
+    list: star,
+    ...(truth && { truth }),
     reused: loaded.reused && upstreamReused,
   };
 }
@@ -162,24 +185,29 @@ async function extractStep(workdir: string, star: ArtifactRef, extract: { box: n
 
 async function simulateStep(workdir: string, data: SimulatedData) {
   const config = simulationConfigOf(data);
-  const pdb = data.pdb ? await refOf(resolve(data.pdb)).catch((err: Error) => {
-    throw invalidInput(`config field 'data.pdb': ${err.message}`, err);
-  }) : undefined;
+  const models = modelsOf(data);
+  const inputs: Record<string, ArtifactRef> = {};
+  for (const [k, m] of models.entries()) {
+    if (m.pdb) inputs[models.length === 1 ? 'pdb' : `pdb${k}`] = await refOf(resolve(m.pdb)).catch((err: Error) => {
+      throw invalidInput(`config field 'data.pdb': ${err.message}`, err);
+    });
+  }
   const { pdb: _path, ...params } = data;
-  return runCampaignStep(workdir, 'simulate', params, pdb ? { pdb } : {}, async (dir) => {
-    let atoms;
+  return runCampaignStep(workdir, 'simulate', params, inputs, async (dir) => {
+    const { weighting } = SIMULATION_DEFAULTS;
+    let components;
     try {
-      atoms = pdb ? buildAssembly(readStructure(pdb.path)) : groelPhantom();
+      components = simulatedComponents(models.map((m) => ({ ...(m.pdb && { pdb: m.pdb }), fraction: m.fraction, asymmetricUnit: !m.assembly })), weighting);
     } catch (err) {
       throw invalidInput(`config field 'data.pdb': ${(err as Error).message}`, err);
     }
-    const { weighting } = SIMULATION_DEFAULTS;
-    const source = pdb ? basename(pdb.path) : 'built-in GroEL-like phantom';
-    const plan = { config, count: data.particles, model: densityModel(atoms, weighting), source, weighting };
+    const plan = { config, count: data.particles, components, weighting };
     const files = await writeSimulatedDataset(dir, plan, (done, file) =>
       reportProgress({ step: 'simulate', done, total: data.particles, detail: file }));
     return {
       ...Object.fromEntries(files.particles.map((file) => [`particle:${file}`, file])),
+      ...Object.fromEntries((files.tiltSeries ?? []).map((file) => [`tilts:${file}`, file])),
+      ...(files.tomograms ? { tomograms: files.tomograms } : {}),
       reference: files.reference,
       star: files.star,
       simulation: files.metadata,
@@ -202,10 +230,22 @@ async function loadStep(workdir: string, star: ArtifactRef, selection: ListSelec
   }
   const inputs: Record<string, ArtifactRef> = { star };
   refs.forEach((ref, i) => (inputs[`particle${i}`] = ref));
-  const params = { classNumber: selection.classNumber ?? null, tiltRange: selection.tiltRange ?? null, pixelSize: selection.pixelSize ?? null };
+  // A particle's CTF volume is read by every averaging step: a changed one must give a new load step.
+  for (const [i, p] of prepared.particles.entries()) {
+    const image = jobCtfOf(prepared, p).ctfImage;
+    if (image) inputs[`ctfImage${i}`] = await refOf(image.path).catch((err: Error) => {
+      throw invalidInput(`${star.path}: particle ${p.name}: rlnCtfImage: ${err.message}`, err);
+    });
+  }
+  // The tomogram set and its per-tilt files give the particles' CTFs: the step depends on them too.
+  for (const [i, file] of (prepared.list.origin.companions ?? []).entries()) inputs[`companion${i}`] = await refOf(file);
+  const params = {
+    classNumber: selection.classNumber ?? null, tiltRange: selection.tiltRange ?? null, pixelSize: selection.pixelSize ?? null, ctf: selection.ctf ?? true,
+  };
   return runCampaignStep(workdir, 'load', params, inputs, async (dir) => {
     let boxSize = 0;
     const records: ParticleRecord[] = [];
+    const truth = trueClasses(prepared.list, prepared.particles);
     for (const [i, p] of prepared.particles.entries()) {
       // Every map is read in full now, so a corrupt one stops the campaign before any work is spent on it.
       let volume;
@@ -220,7 +260,10 @@ async function loadStep(workdir: string, star: ArtifactRef, selection: ListSelec
         throw invalidInput(`${p.image} is ${volume.n}³ but ${prepared.particles[0].image} is ${boxSize}³; all particles of a campaign need one box size`);
       }
       const { path, sha256, bytes } = refs[i];
-      records.push({ name: p.name, path, sha256, bytes, tilt: p.tilt, half: p.half ?? alternatingHalf(i), ...(p.pose && { pose: p.pose }) });
+      records.push({
+        name: p.name, path, sha256, bytes, tilt: p.tilt, half: p.half ?? alternatingHalf(i), ...(p.pose && { pose: p.pose }),
+        ...(truth && { trueClass: truth[i] }), ...jobCtfOf(prepared, p),
+      });
       await reportProgress({ step: 'load', done: i + 1, total: prepared.particles.length, detail: p.name });
     }
     await writeParticleSet(join(dir, 'particles.json'), {

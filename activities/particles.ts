@@ -7,6 +7,8 @@ import type { Half } from '../core/halfmaps.ts';
 import type { Pose } from '../core/rotate.ts';
 import type { TiltRange } from '../core/wedge.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
+import type { CtfImageRef } from '../model/jobs.ts';
+import type { ParticleCtf } from '../model/particles.ts';
 import { invalidInput, readJsonArtifact } from './common.ts';
 
 export const HALVES: readonly Half[] = ['odd', 'even'];
@@ -23,6 +25,11 @@ export interface ParticleRecord {
   half: Half;
   /** The list's pose of the particle, when it has one (the start of `initialPoses: star`). */
   pose?: Pose;
+  /** Its true class, when the list knows it (simulated mixtures; drivers/classify.ts TRUE_CLASS_COLUMN). */
+  trueClass?: string;
+  /** Its CTF, when the list carries one and the campaign uses it (config `ctf`): per tilt, or a CTF volume. */
+  ctf?: ParticleCtf;
+  ctfImage?: CtfImageRef;
 }
 
 export const PARTICLE_SET_FORMAT = 'subtomo-particle-set/2';
@@ -56,6 +63,8 @@ export async function readParticleSet(ref: ArtifactRef): Promise<{ set: Particle
 export interface PoseEntry {
   name: string;
   pose: Pose;
+  /** An alignment none of whose candidates refined: the pose is a placeholder (model/jobs.ts ParticleAlignment). */
+  failed?: boolean;
 }
 
 /** Every particle's pose by name; a particle without one is an error naming it. */

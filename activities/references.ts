@@ -8,14 +8,14 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { lowpassToResolution, shellOfResolution, softSphereMask } from '../core/filters.ts';
+import { softSphereMask } from '../core/filters.ts';
 import { fscCurve, goldStandardResolution, resolutionAtFscHalf, type FscCurve } from '../core/fsc.ts';
 import type { Half } from '../core/halfmaps.ts';
 import { Rng } from '../core/random.ts';
+import { REFERENCE_EDGE_SHELLS, referenceFrom, referenceShell } from '../core/reference.ts';
 import { registerMaps } from '../core/register.ts';
 import { type Pose, eulerToMatrix, identity, poseFromMatrix, randomRotation } from '../core/rotate.ts';
 import { rotationErrorUnderSymmetry, symmetrise } from '../core/symmetry.ts';
-import type { Volume } from '../core/volume.ts';
 import { runAverage } from '../drivers/average.ts';
 import { type ArtifactRef, refOf } from '../io/artifacts.ts';
 import { writeMrc } from '../io/mrc.ts';
@@ -49,21 +49,13 @@ export interface MaskParams {
   edge: number;
 }
 
-/** Raised-cosine edge of the reference low-pass, in Fourier shells (RELION uses 2). */
-export const LOWPASS_EDGE_SHELLS = 2;
-
-/** A half's reference: its own average low-passed at `resolution` Å, inside the soft alignment mask. */
-function referenceFrom(average: Volume, resolution: number, mask: MaskParams): Volume {
-  const ref = lowpassToResolution(average, resolution, LOWPASS_EDGE_SHELLS);
-  const m = softSphereMask(ref.n, mask.radius, mask.edge);
-  for (let i = 0; i < m.length; i++) ref.data[i] *= m[i];
-  return ref;
-}
 
 /** The AverageJob of `particles` with `poses`, writing its three maps into `dir`, each half symmetrised on its own. */
 function averageJob(particles: readonly Particle[], poses: Map<string, Pose>, dir: string, symmetry?: string): AverageJob {
   return {
-    particles: particles.map((p) => ({ name: p.name, path: p.path, tilt: p.tilt, pose: poses.get(p.name)!, half: p.half })),
+    particles: particles.map((p) => ({
+      name: p.name, path: p.path, tilt: p.tilt, ...(p.ctf && { ctf: p.ctf }), ...(p.ctfImage && { ctfImage: p.ctfImage }), pose: poses.get(p.name)!, half: p.half,
+    })),
     out: { odd: join(dir, 'odd.mrc'), even: join(dir, 'even.mrc'), combined: join(dir, 'combined.mrc') },
     ...(symmetry && { symmetry }),
   };
@@ -177,8 +169,12 @@ export interface AverageHalvesResult extends Reuse {
 
 /** Wedge-weighted odd, even and combined averages with the aligned poses, as an MPI job of mpi/averageRank.ts. */
 export async function averageHalves(input: AverageHalvesInput): Promise<AverageHalvesResult> {
-  const { set, particles } = await readParticleSet(input.halves);
-  const poses = posesByName(await readJsonArtifact<PoseEntry[]>(input.alignment, 'alignment'), particles, input.alignment.path);
+  const { set, particles: all } = await readParticleSet(input.halves);
+  const entries = await readJsonArtifact<PoseEntry[]>(input.alignment, 'alignment');
+  const poses = posesByName(entries, all, input.alignment.path);
+  // a particle none of whose candidates refined has a placeholder pose: it stays out of the averages
+  const failed = new Set(entries.filter((e) => e.failed).map((e) => e.name));
+  const particles = all.filter((p) => !failed.has(p.name));
   for (const p of particles) await checkedRef(p.ref, `particle ${p.name}`);
   const step = await runMpiStep({
     workdir: input.workdir,
@@ -268,7 +264,7 @@ export async function registerHalves(input: RegisterHalvesInput): Promise<Regist
     await reportProgress({ step: 'register-halves', done: 0, total: 1 });
     const r = registerMaps(odd, even, {
       mask: softSphereMask(odd.n, input.mask.radius, input.mask.edge),
-      lowpassShell: shellOfResolution(odd.n, odd.voxelSize, input.resolution) + LOWPASS_EDGE_SHELLS / 2,
+      lowpassShell: referenceShell(odd.n, odd.voxelSize, input.resolution),
       maxShift: input.maxShift,
       seed: input.seed,
     });
@@ -297,7 +293,7 @@ export interface LowpassInput {
 
 /** Each half's next reference from its OWN half average, low-passed at the FSC resolution and masked. */
 export async function lowpassReference(input: LowpassInput): Promise<{ references: HalfRefs } & Reuse> {
-  const params = { resolution: input.resolution, edgeShells: LOWPASS_EDGE_SHELLS, mask: input.mask };
+  const params = { resolution: input.resolution, edgeShells: REFERENCE_EDGE_SHELLS, mask: input.mask };
   const step = await runCampaignStep(input.workdir, 'lowpass-reference', params, { odd: input.odd, even: input.even }, async (dir) => {
     for (const [k, half] of HALVES.entries()) {
       const average = await readVolumeArtifact(input[half], `${half} half-set average`);

@@ -124,7 +124,7 @@ export async function report(input: ReportInput): Promise<ReportResult> {
 }
 
 /** Replaces `<workdir>/report/<name>/` with a copy of the report's files (whole directory swapped by rename). */
-async function publish(workdir: string, name: string, outputs: Record<string, ArtifactRef>): Promise<string> {
+export async function publish(workdir: string, name: string, outputs: Record<string, ArtifactRef>): Promise<string> {
   const root = join(workdir, 'report');
   const target = join(root, name);
   const staging = join(root, `.${name}.${process.pid}.staging`);

@@ -11,9 +11,11 @@ import type { temporal } from '@temporalio/proto';
 import { parse as parseYaml } from 'yaml';
 import { simulationConfigOf } from '../activities/data.ts';
 import type { ConnectionSettings } from '../infra/connection.ts';
-import { validateConfig, type CampaignConfig } from '../model/campaign.ts';
+import { modelsOf, validateConfig, type CampaignConfig } from '../model/campaign.ts';
 import type { campaign, CampaignInput } from '../workflows/campaign.ts';
+import { campaignStartIndex } from '../workflows/campaignIndex.ts';
 import { DEFAULT_QUEUES, type Queues } from '../workflows/queues.ts';
+import { startAttributes } from './searchAttributes.ts';
 
 export const CAMPAIGN_WORKFLOW = 'campaign';
 
@@ -58,13 +60,14 @@ export async function loadCampaignConfig(path: string): Promise<CampaignConfig> 
       if (config.data.tomograms) config.data.tomograms = config.data.tomograms.map(at);
     }
     else {
-      if (config.data.pdb) config.data.pdb = at(config.data.pdb);
+      if (typeof config.data.pdb === 'string') config.data.pdb = at(config.data.pdb);
+      else if (config.data.pdb) config.data.pdb = config.data.pdb.map(at);
       simulationConfigOf(config.data);
     }
     const inputs: [string, string | undefined][] = [
       ['data.star', config.data.kind === 'star' ? config.data.star : undefined],
       ...(config.data.kind === 'star' ? (config.data.tomograms ?? []).map((t): [string, string] => ['data.tomograms', t]) : []),
-      ['data.pdb', config.data.kind === 'simulate' ? config.data.pdb : undefined],
+      ...(config.data.kind === 'simulate' ? modelsOf(config.data).map((m): [string, string | undefined] => ['data.pdb', m.pdb]) : []),
       ['alignment.hostfile', config.alignment.hostfile],
       ['reference', config.reference],
     ];
@@ -101,12 +104,14 @@ export async function startCampaign(client: Client, config: CampaignConfig, opts
   const queues = { ...DEFAULT_QUEUES, ...opts.queues };
   const input: CampaignInput = { config, queues, heartbeatTimeout: opts.heartbeatTimeout, continueAsNewEvery: opts.continueAsNewEvery };
   const workflowId = opts.workflowId ?? newCampaignId(config);
+  const typedSearchAttributes = await startAttributes(client, campaignStartIndex(config));
   try {
     return await client.workflow.start<typeof campaign>(CAMPAIGN_WORKFLOW, {
       taskQueue: queues.cpu,
       workflowId,
       workflowIdReusePolicy: opts.rerun ? 'ALLOW_DUPLICATE' : 'ALLOW_DUPLICATE_FAILED_ONLY',
       args: [input],
+      ...(typedSearchAttributes && { typedSearchAttributes }),
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -171,11 +176,13 @@ export async function resumeCampaign(client: Client, workflowId: string): Promis
   }
   const { input } = await fetchRun(client, workflowId, latest.runId);
   const { carried: _carried, ...fresh } = input;
+  const typedSearchAttributes = await startAttributes(client, campaignStartIndex(fresh.config));
   const handle = await client.workflow.start<typeof campaign>(CAMPAIGN_WORKFLOW, {
     taskQueue: latest.taskQueue,
     workflowId,
     workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
     args: [{ ...fresh, resumedFrom: latest.runId }],
+    ...(typedSearchAttributes && { typedSearchAttributes }),
   });
   return { handle, resumedFrom: latest.runId };
 }

@@ -50,12 +50,14 @@ export interface CampaignTimeline {
   iterations: IterationRow[];
 }
 
-function eventMs(e: HistoryEvent): number {
+/** When an event happened, ms since the epoch. */
+export function eventMs(e: HistoryEvent): number {
   const t = e.eventTime;
   return t ? Number(String(t.seconds ?? 0)) * 1000 + (t.nanos ?? 0) / 1e6 : 0;
 }
 
-function failureText(f: { message?: string | null; cause?: unknown } | null | undefined): string {
+/** A failure's message with its cause's. */
+export function failureText(f: { message?: string | null; cause?: unknown } | null | undefined): string {
   if (!f) return 'unknown failure';
   const cause = f.cause as { message?: string | null } | null | undefined;
   return cause?.message ? `${f.message}: ${cause.message}` : (f.message ?? 'unknown failure');
@@ -150,6 +152,10 @@ export function campaignTimeline(runs: readonly CampaignRun[]): CampaignTimeline
         row.resolution05 = s.result.resolution05 as number;
       }
       if (s.step === 'refine' && s.result) row.meanCcc = s.result.meanCcc as number;
+      if (s.step === 'assign' && s.result) {
+        row.meanCcc = s.result.meanCcc as number;
+        row.notes.push(`class sizes ${(s.result.sizes as number[]).join(' ')}, ${(100 * (s.result.changed as number)).toFixed(1)} % changed class`);
+      }
     }
     const ordered = [...rows.values()].sort((a, b) => a.iteration - b.iteration);
     // A workflow-level event belongs to the iteration that was running when it happened.

@@ -10,6 +10,7 @@ import type { Progress } from '../activities/common.ts';
 import { halvesWarning } from '../model/campaign.ts';
 import { ProgressBar } from '../os/progress.ts';
 import {
+  CLASS_ITERATION_STEPS,
   statusQuery,
   type campaign,
   type CampaignArtifacts,
@@ -17,6 +18,7 @@ import {
   type CampaignStatus,
   type IterationSummary,
 } from '../workflows/campaign.ts';
+import type { ClassIterationSummary } from '../workflows/classification.ts';
 import { decodePayload } from './campaignClient.ts';
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
@@ -33,16 +35,37 @@ export function iterationLine(h: IterationSummary): string {
     (warning ? `\n  ${warning}` : '');
 }
 
-/** Number of steps of the whole campaign (setup, then every iteration's steps). */
-function totalSteps(s: CampaignStatus): number {
+/** Steps of the averaging part: setup, then every iteration's steps. */
+function averagingSteps(s: CampaignStatus): number {
   return s.setupSteps.length + s.maxIterations * s.iterationSteps.length;
+}
+
+/** Number of steps of the whole campaign (averaging, then its classification: a start and its iterations). */
+function totalSteps(s: CampaignStatus): number {
+  const classes = s.classificationIterations === undefined ? 0 : 1 + s.classificationIterations * CLASS_ITERATION_STEPS.length;
+  return averagingSteps(s) + classes;
 }
 
 /** Position of the campaign in its step sequence. */
 function stepsDone(s: CampaignStatus): number {
   if (s.step === 'done') return totalSteps(s);
+  if (s.classification) {
+    const done = s.classification.history.length;
+    return averagingSteps(s) + Math.min(done, 1) + Math.max(0, done - 1) * CLASS_ITERATION_STEPS.length + Math.max(0, CLASS_ITERATION_STEPS.indexOf(s.step));
+  }
   if (s.iteration === 0) return Math.max(0, s.setupSteps.indexOf(s.step));
   return s.setupSteps.length + (s.iteration - 1) * s.iterationSteps.length + Math.max(0, s.iterationSteps.indexOf(s.step));
+}
+
+/** A classification iteration's line: class sizes and resolutions, changes, and the Rand index when the truth is known. */
+export function classIterationLine(h: ClassIterationSummary): string {
+  const what = h.classIteration === 0 ? `iteration ${h.iteration} (starting classes)` : `iteration ${h.iteration} (classification ${h.classIteration})`;
+  const classes = h.classes.map((k) => `${k.index + 1}: ${k.size} at ${angstrom(k.resolution)}`).join(', ');
+  return `${what}: ${h.classes.length} classes (${classes})` +
+    (h.changed === undefined ? '' : `, ${(100 * h.changed).toFixed(1)} % changed class`) +
+    (h.meanCcc === undefined ? '' : `, mean CCC ${h.meanCcc.toFixed(3)}`) +
+    (h.dropped && h.dropped.length > 0 ? `, dropped ${h.dropped.map((k) => k + 1).join(' ')}` : '') +
+    (h.ari === undefined ? '' : `, adjusted Rand index ${h.ari.toFixed(3)}`);
 }
 
 const OPEN = new Set(['RUNNING', 'CONTINUED_AS_NEW']);
@@ -59,17 +82,21 @@ export async function watchCampaign(client: Client, workflowId: string, interval
   const handle = client.workflow.getHandle<typeof campaign>(workflowId);
   let bar: ProgressBar | null = null;
   let printed = 0;
+  let printedClasses = 0;
   for (;;) {
     const d = await handle.describe();
     if (!OPEN.has(d.status.name)) break;
     const status = await handle.query(statusQuery).catch(() => null);
     if (status) {
       for (; printed < status.history.length; printed++) out(iterationLine(status.history[printed]));
+      const classes = status.classification?.history ?? [];
+      for (; printedClasses < classes.length; printedClasses++) out(classIterationLine(classes[printedClasses]));
       bar ??= new ProgressBar(`campaign ${status.name}`, totalSteps(status));
       // The running activity's heartbeat, if it is the step the query reports (describe and query race).
       const pending = d.raw.pendingActivities?.find((a) => a.activityId === `${status.iteration}.${status.step}`);
       const running = decodePayload<Progress>(pending?.heartbeatDetails?.payloads?.[0]);
-      const activity = running ? ` ${running.done}/${running.total}` : '';
+      // The heartbeat's detail: the particle in hand, or where a Slurm job is (queued, running, for how long).
+      const activity = running ? ` ${running.done}/${running.total}${running.detail ? ` ${running.detail}` : ''}` : '';
       bar.update(stepsDone(status), `iteration ${status.iteration} ${status.step}${activity}`);
     }
     await sleep(intervalMs);
@@ -81,6 +108,8 @@ export async function watchCampaign(client: Client, workflowId: string, interval
   }
   const result = await handle.result();
   for (; printed < result.iterations.length; printed++) out(iterationLine(result.iterations[printed]));
+  const classes = result.classification?.iterations ?? [];
+  for (; printedClasses < classes.length; printedClasses++) out(classIterationLine(classes[printedClasses]));
   return result;
 }
 
@@ -116,6 +145,10 @@ export function resultSummary(r: CampaignResult): string {
       `final ${angstrom(r.finalResolution)}, best ${angstrom(r.bestResolution)} (FSC 0.143)`,
     `steps: ${r.steps.reused} reused from the artifact store, ${r.steps.computed} computed`,
     ...outputLines(r.artifacts, r.iterations),
+    ...(r.classification ? [
+      `classification finished (${r.classification.stoppedBecause}): ${r.classification.classes.length} classes`,
+      ...r.classification.classes.map((k) => `  class ${k.index + 1}: ${k.size} particles, ${angstrom(k.resolution)}: ${k.maps.combined.path}`),
+    ] : []),
   ].join('\n');
 }
 
@@ -124,6 +157,7 @@ export function statusSummary(s: CampaignStatus, state: string): string {
     `campaign ${s.name}: ${state}, iteration ${s.iteration} of ${s.maxIterations}, step ${s.step}` +
       (s.stopRequested ? ' (stop requested)' : '') + (s.run > 0 ? `, run ${s.run + 1} (continued as new)` : ''),
     ...s.history.map((h) => `  ${iterationLine(h)}`),
+    ...(s.classification?.history ?? []).map((h) => `  ${classIterationLine(h)}`),
     `  steps: ${s.steps.reused} reused, ${s.steps.computed} computed`,
     ...outputLines(s.artifacts, s.history, '  '),
   ].join('\n');

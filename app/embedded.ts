@@ -1,12 +1,13 @@
 /**
- * A Temporal dev server (started, or reused when one is already listening) with the cpu and mpi campaign
- * workers running in this process: what `npm run demo` and bench/paper.ts need to run campaigns end to end
- * from one command. stop() shuts down what was started and leaves a reused server running.
+ * A Temporal dev server (started, or reused when one is already listening) with the cpu and mpi workers
+ * running in this process: what `npm run demo` and bench/paper.ts need to run campaigns and pipelines end to
+ * end from one command. stop() shuts down what was started and leaves a reused server running.
  */
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { startServer } from '../infra/temporal.ts';
-import { bundleCampaignWorkflows, createCampaignWorker } from '../workers/campaign.ts';
+import type { ActivityFunction } from '../workers/campaign.ts';
+import { createSubtomoWorkers } from '../workers/subtomo.ts';
 import { connectClient } from './campaignClient.ts';
 
 export interface EmbeddedCampaignRunner {
@@ -17,15 +18,14 @@ export interface EmbeddedCampaignRunner {
   stop: () => Promise<void>;
 }
 
-export async function startEmbeddedCampaignRunner(port: number): Promise<EmbeddedCampaignRunner> {
+/** `activities`: your own, registered beside subtomo's (pipeline `activity` nodes, e.g. the paper's). */
+export async function startEmbeddedCampaignRunner(port: number, activities?: Record<string, ActivityFunction>): Promise<EmbeddedCampaignRunner> {
   const server = await startServer({ port });
   // ERROR: the callers report progress themselves; SDK warnings (e.g. that the mpi worker hosts no workflows) are noise here.
   Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
   const workerConnection = await NativeConnection.connect({ address: server.address });
-  const workflowBundle = await bundleCampaignWorkflows();
-  const workers = await Promise.all((['cpu', 'mpi'] as const).map((role) =>
-    createCampaignWorker({ connection: workerConnection, role, workflowBundle })));
-  const running = workers.map((w) => w.run());
+  const workers = await createSubtomoWorkers({ connection: workerConnection, ...(activities && { activities }) });
+  const running = workers.run();
   const { client, close } = await connectClient({ address: server.address, namespace: 'default' });
   return {
     client,
@@ -33,8 +33,8 @@ export async function startEmbeddedCampaignRunner(port: number): Promise<Embedde
     uiUrl: server.uiUrl,
     serverReused: server.reused,
     stop: async () => {
-      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-      await Promise.allSettled(running);
+      workers.shutdown();
+      await running.catch(() => undefined);
       await close();
       await workerConnection.close();
       if (!server.reused) await server.stop();

@@ -26,7 +26,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { AlignmentReference, ParticleContext, alignBoxOf, alignParticle } from '../core/align.ts';
+import { AlignmentReference, type CandidateResult, ParticleContext, alignBoxOf, alignParticle } from '../core/align.ts';
 import { cccWorkspace } from '../core/ccc.ts';
 import { lowpassToResolution, shellOfResolution, softSphereMask } from '../core/filters.ts';
 import { frmCandidates } from '../core/frm.ts';
@@ -223,6 +223,11 @@ export interface MethodOutcome {
   cpuSeconds: number;
   /** Full passes over the masked voxels, summed over candidates. */
   evaluations: number;
+  /**
+   * Per candidate, in FRM order: the dissimilarity its refinement ended at (null: it failed) and whether it
+   * stopped at the method's iteration cap (SAG's maxEpochs, LM's maxIterations, Chen's rounds).
+   */
+  candidates: { dissimilarity: number | null; capped: boolean }[];
 }
 
 /** SAG Algorithm 2 vs Algorithm 1 from the same start, to the loss both reached (see `sameLossComparison`). */
@@ -436,7 +441,7 @@ export async function runAccuracy(
         }
         warmedUp = true;
       }
-      const traces = new Map<AlignMethod, object[]>();
+      const traces = new Map<AlignMethod, CandidateResult[]>();
       let moved = undefined as ReturnType<typeof transformVolumeByMatrix> | undefined;
       // Methods take turns going first, so a change of machine load during a particle is spread over all of them.
       const order = plan.methods.map((_, k) => plan.methods[(k + i) % plan.methods.length]);
@@ -452,6 +457,9 @@ export async function runAccuracy(
         });
         const time = stopTimer(timer);
         const best = result.best;
+        if (!best) {
+          throw new Error(`${conditionLabel(condition)}, particle ${i}: every ${method} refinement failed (${result.failures.map((f) => f.reason).join('; ')})`);
+        }
         const R = Float64Array.from(best.R);
         moved = transformVolumeByMatrix(reference, R, best.t, moved);
         particle.outcomes[method] = {
@@ -463,14 +471,20 @@ export async function runAccuracy(
           pose: poseArray(best.t, best.pose),
           ...time,
           evaluations: result.perCandidate.reduce((s, r) => s + r.evaluations, 0),
+          candidates: candidates.map((_, k) => {
+            const r = result.perCandidate.find((c) => c.candidateIndex === k);
+            return { dissimilarity: r ? r.dissimilarity : null, capped: r ? r.capped : false };
+          }),
         };
         traces.set(method, result.perCandidate);
       }
       const a2 = traces.get('sag');
       const a1 = traces.get('sag1');
       if (a2 && a1) {
-        particle.sameLoss = a2.map((r, k) => {
-          const other = a1[k];
+        particle.sameLoss = a2.flatMap((r) => {
+          const k = r.candidateIndex;
+          const other = a1.find((o) => o.candidateIndex === k);
+          if (!other) return [];
           if (!hasSagTraces(r) || !hasSagTraces(other)) throw new Error('SAG results carry no loss/time traces (core/sag.ts changed?)');
           return sameLossComparison(k, r, other);
         });

@@ -78,10 +78,10 @@ for (let i = 0; i < count; i++) {
   const candidates = timed('frm', () => frmCandidates(reference, p.volume, FRM));
   let pose = p.pose;
   if (i % alignEvery === 0) {
-    pose = timed('align', () => alignParticle(reference, p.volume, { ...ALIGN, candidates }).best.pose);
+    pose = timed('align', () => alignParticle(reference, p.volume, { ...ALIGN, candidates }).best?.pose ?? p.pose);
     aligned++;
   }
-  timed('average', () => halves[i % 2].add(p.volume, pose, tilt));
+  timed('average', () => halves[i % 2].add(p.volume, pose, { tilt }));
 
   if ((i + 1) % block === 0 || i + 1 === count) {
     const heap = process.memoryUsage();

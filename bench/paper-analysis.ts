@@ -6,11 +6,11 @@
 import { dirname, join } from 'node:path';
 import { readJsonArtifact, readVolumeArtifact } from '../activities/common.ts';
 import { readParticleSet } from '../activities/particles.ts';
-import { LOWPASS_EDGE_SHELLS } from '../activities/references.ts';
-import { shellOfResolution, softSphereMask } from '../core/filters.ts';
+import { softSphereMask } from '../core/filters.ts';
 import { fitGlobalFrame } from '../core/frame.ts';
 import { fscCurve, goldStandardResolution } from '../core/fsc.ts';
 import type { Half } from '../core/halfmaps.ts';
+import { referenceShell } from '../core/reference.ts';
 import { registerMaps } from '../core/register.ts';
 import { type Mat3, degrees, eulerToMatrix, multiply, transformVolumeByMatrix, transpose } from '../core/rotate.ts';
 import { rotationErrorUnderSymmetry } from '../core/symmetry.ts';
@@ -101,7 +101,7 @@ async function registeredHalves(record: CampaignRecord, frames: IterationErrors[
   const mask = softSphereMask(odd.n, radius, edge);
   const resolution = (map: Volume) => goldStandardResolution(fscCurve(odd, map, mask), odd.voxelSize, odd.n);
   // The shell a reference low-passed at the final resolution reaches, as the campaign's registerHalves step uses.
-  const lowpassShell = shellOfResolution(odd.n, odd.voxelSize, record.result.finalResolution) + LOWPASS_EDGE_SHELLS / 2;
+  const lowpassShell = referenceShell(odd.n, odd.voxelSize, record.result.finalResolution);
   const byData = registerMaps(odd, even, { mask, lowpassShell, maxShift: 4, seed: record.config.seed }).registered;
   const byTruth = transformVolumeByMatrix(even, multiply(frames.odd.frame, transpose(frames.even.frame)), [0, 0, 0]);
   return { byData: resolution(byData), byTruth: resolution(byTruth) };

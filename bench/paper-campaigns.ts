@@ -1,19 +1,15 @@
 /**
- * The reference-free campaigns of the paper reproduction (bench/paper.ts): one Temporal campaign per
- * (tilt range, method) on the same simulated particles, run by an embedded dev server and workers.
- *
- * A campaign's workflow id is derived from its config, so running the experiment again finds the completed
- * workflow on the server and reads its result and history instead of recomputing (the wall times stay those
- * of the run that computed it); on a fresh server the shared artifact store still reuses the simulation, the
- * split and the reference-free start across methods.
+ * The reference-free campaigns of the paper reproduction (bench/paper-pipeline.yaml): one campaign per
+ * (data set, method) on the same simulated particles, children of the paper's pipeline workflow. Read back
+ * from the server — result, config and, from the history, the wall time of every alignment pass — for the
+ * report. A campaign adopted by a re-run pipeline keeps the history (and the wall times) of the run that
+ * computed it.
  */
-import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { campaignRuns, startCampaign } from '../app/campaignClient.ts';
+import { campaignRuns } from '../app/campaignClient.ts';
 import { campaignTimeline, type StepEntry } from '../app/campaignHistory.ts';
-import { watchCampaign } from '../app/campaignWatch.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
-import { validateConfig, type CampaignConfig } from '../model/campaign.ts';
+import type { CampaignConfig } from '../model/campaign.ts';
 import type { AlignMethod } from '../model/methods.ts';
 import type { CampaignResult } from '../workflows/campaign.ts';
 
@@ -64,33 +60,8 @@ export interface CampaignRecord extends DataCondition {
   config: CampaignConfig;
   result: CampaignResult;
   timings: IterationTiming[];
-  /** True when the completed workflow was found on the server (not run now). */
+  /** Read back from the server (always, now that the pipeline runs them; kept for campaigns.json's layout). */
   found: boolean;
-}
-
-export function campaignConfig(plan: CampaignPlan, { defocus, tiltDeg, registerHalves }: DataCondition, method: AlignMethod): CampaignConfig {
-  return validateConfig({
-    name: `paper-${method}-tilt${tiltDeg}${defocus === 6 ? '' : `-defocus${defocus}`}${registerHalves ? '-registered' : ''}`,
-    workdir: plan.workdir,
-    data: {
-      particles: plan.particles, size: 64, voxel: 6, snr: plan.snr, tilt: tiltDeg, tiltStep: 1, seed: plan.seed,
-      resolution: 20, maxShift: 4, defocus, ...(plan.pdb ? { pdb: plan.pdb } : {}),
-    },
-    maxIterations: plan.maxIterations,
-    patience: plan.patience,
-    // FTM radius covers the largest simulated shift (4·√3 voxels) plus one.
-    alignment: { method, bandwidth: plan.bandwidth, candidates: plan.candidates, maxShift: 8, mpiRanks: 2 },
-    mask: { radius: 28, edge: 3 },
-    initialLowpass: 60,
-    initialPoses: 'random',
-    seed: plan.seed,
-    ...(registerHalves ? { registerHalves } : {}),
-  });
-}
-
-function workflowIdOf(config: CampaignConfig): string {
-  const hash = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
-  return `${config.name}-${hash}`;
 }
 
 const seconds = (s: StepEntry | undefined) => (s?.endMs === undefined ? NaN : (s.endMs - s.scheduledMs) / 1000);
@@ -117,25 +88,18 @@ export function iterationTimings(steps: readonly StepEntry[]): IterationTiming[]
   });
 }
 
-/** Runs (or finds) the campaign of one tilt range and method and reads its history. */
-export async function runPaperCampaign(client: Client, plan: CampaignPlan, condition: DataCondition, method: AlignMethod, log: (line: string) => void): Promise<CampaignRecord> {
-  const config = campaignConfig(plan, condition, method);
-  const { tiltDeg, defocus, registerHalves } = condition;
-  const workflowId = workflowIdOf(config);
-  const status = await client.workflow.getHandle(workflowId).describe().then((d) => d.status.name, () => null);
-  const found = status === 'COMPLETED';
-  if (!found) {
-    if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') {
-      log(`campaign ${workflowId} is already running: following it`);
-    } else {
-      log(`campaign ${workflowId}: ±${tiltDeg}°, ${defocus} µm, ${method}${registerHalves ? ', halves registered' : ''}, ${plan.particles} particles, ≤ ${plan.maxIterations} iterations`);
-      await startCampaign(client, config, { workflowId });
-    }
-    if (!(await watchCampaign(client, workflowId))) throw new Error(`campaign ${workflowId} did not complete (see subtomo campaign history ${workflowId})`);
-  } else {
-    log(`campaign ${workflowId} completed earlier: reading its result and history`);
+/** The record of a completed campaign: its config and result, and the wall times of its passes from its history. */
+export async function readCampaignRecord(client: Client, workflowId: string): Promise<CampaignRecord> {
+  const runs = await campaignRuns(client, workflowId);
+  const { config } = runs[0].input;
+  const { data } = config;
+  if (data.kind !== 'simulate' || typeof data.defocus !== 'number') {
+    throw new Error(`campaign ${workflowId} does not simulate its data at one defocus, as the paper's campaigns do`);
   }
   const result = await client.workflow.getHandle<() => Promise<CampaignResult>>(workflowId).result();
-  const timings = iterationTimings(campaignTimeline(await campaignRuns(client, workflowId)).steps);
-  return { tiltDeg, defocus, registerHalves, method, workflowId, config, result, timings, found };
+  const timings = iterationTimings(campaignTimeline(runs).steps);
+  return {
+    tiltDeg: data.tiltMax, defocus: data.defocus, registerHalves: config.registerHalves === true, method: config.alignment.method,
+    workflowId, config, result, timings, found: true,
+  };
 }

@@ -13,7 +13,7 @@ import type { FscFile } from '../activities/references.ts';
 import { lowpassToResolution } from '../core/filters.ts';
 import { FSC_GOLD_STANDARD } from '../core/fsc.ts';
 import { transformVolumeByMatrix, transpose } from '../core/rotate.ts';
-import { ctfZeros } from '../core/simulate.ts';
+import { ctfZeros } from '../core/ctf.ts';
 import { mean, median } from '../core/stats.ts';
 import { SLICE_AXES, type Volume, centralSlice } from '../core/volume.ts';
 import { lineChartSvg } from '../io/plot.ts';

@@ -3,19 +3,26 @@
  * SNR 0.01, MTF; GroEL-like phantom, seeded) against the campaign's first-iteration reference (the
  * noise-free map low-passed at 60 Å with a 2-shell raised-cosine edge, masked), FRM top-N candidates +
  * SAG refinement of every candidate, best per particle (core/align.ts). Prints total seconds, a per-stage
- * breakdown, the median rotation error against the truth (under D7) and the ratio to the paper's 40.5 s.
+ * breakdown, SAG's convergence (epochs, anchorings, refinements stopped by the safety cap, failed
+ * candidates), the median rotation error against the truth (under D7) and the ratio to the paper's 40.5 s.
  *
  *   --box auto|full|M   alignment box: auto = alignBoxFor(64, low-pass shell) with FRM on the binned
  *                       volumes up to that shell; full = 64³ with FRM as the campaign calls it (default auto)
  *   --frm box|full      FRM on the binned volumes up to the low-pass shell, or at 64³ with all shells
  *                       (default: box unless --box full)
  *   --workers P         worker threads, particles dealt round-robin (default 1: this thread)
+ *   --snr S             per-projection SNR of the particles (default 0.01; the paper's campaigns: 0.003)
+ *   --resolution A      low-pass of the reference, Å (default 60, a first iteration; ~36 in the paper
+ *                       campaigns' later iterations, which align at 32³)
  *   --particles N --candidates K --bandwidth B --epochs E --tolerance T (SAG maxEpochs and tolerance)
+ *   --json FILE         also write the numbers as JSON (bench/pass-vs-head.ts reads it)
  *
  * Stages: FRM; bin + setup (Fourier crops, the per-particle objective); FTM; SAG epochs (slice gradients,
- * line searches, epoch losses); literal corrections, wedge-filter rebuilds and final exact scores of the
- * objective (core/alignobjective.ts `work`). The accuracy lines also score every winner at 64³ against the
- * true pose, outside the timed pass, so boxes can be compared on one scale.
+ * line searches, epoch losses); literal corrections, literal gradients, wedge-filter rebuilds and final
+ * exact scores of the objective (core/alignobjective.ts `work`). The accuracy lines also score every
+ * winner at 64³ against the true pose, outside the timed pass, so boxes can be compared on one scale.
+ * The script also runs against older trees (bench/pass-vs-head.ts copies it into a snapshot of HEAD), so
+ * it reads counters and result fields that older code lacks as optional.
  *
  * Simulated data are cached in the OS temp directory (keyed by the configuration and the simulator
  * sources); simulation time is not part of the pass. Stage times are wall clock; the total is also given
@@ -30,7 +37,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { AlignmentReference, ParticleContext, alignBoxFor, pickBest, refineCandidate } from '../core/align.ts';
+import { AlignmentReference, type CandidateResult, ParticleContext, alignBoxFor, pickBest, refineCandidate } from '../core/align.ts';
 import { ConstrainedObjective } from '../core/alignobjective.ts';
 import { lowpass, softSphereMask } from '../core/filters.ts';
 import { frmCandidates } from '../core/frm.ts';
@@ -45,7 +52,6 @@ import { CTF_DEFAULTS } from '../model/defaults.ts';
 const PAPER_SECONDS = 40.5;
 const N = 64;
 const VOXEL = 6;
-const FIRST_RESOLUTION = 60; // Å, the campaign's initial low-pass
 const EDGE_SHELLS = 2;
 const MASK = { radius: N / 2 - 4, edge: 3 };
 const MAX_SHIFT = 6;
@@ -61,6 +67,10 @@ interface Settings {
   bandwidth: number;
   epochs?: number;
   tolerance?: number;
+  snr: number;
+  /** Low-pass of the reference, Å. */
+  resolution: number;
+  json?: string;
 }
 
 function parseSettings(argv: string[]): Settings {
@@ -80,20 +90,25 @@ function parseSettings(argv: string[]): Settings {
     bandwidth: num('bandwidth', 16)!,
     epochs: num('epochs'),
     tolerance: num('tolerance'),
+    snr: num('snr', 0.01)!,
+    resolution: num('resolution', 60)!,
+    json: flags.get('json'),
   };
 }
 
-const simulation: SimulationConfig = {
-  n: N,
-  voxelSize: VOXEL,
-  resolution: 20,
-  tilt,
-  tiltStep: radians(1),
-  snr: 0.01,
-  maxShift: 4,
-  seed: 1,
-  imaging: { ctf: { ...CTF_DEFAULTS }, mtf: true },
-};
+function simulation(snr: number): SimulationConfig {
+  return {
+    n: N,
+    voxelSize: VOXEL,
+    resolution: 20,
+    tilt,
+    tiltStep: radians(1),
+    snr,
+    maxShift: 4,
+    seed: 1,
+    imaging: { ctf: { ...CTF_DEFAULTS }, mtf: true },
+  };
+}
 
 interface DataSet {
   reference: Volume;
@@ -101,11 +116,12 @@ interface DataSet {
 }
 
 /** The reference and `count` particles, simulated once and cached on disk. */
-function dataSet(count: number): DataSet {
+function dataSet(count: number, snr: number, resolution: number): DataSet {
   const sources = ['../core/simulate.ts', '../core/phantom.ts', '../core/filters.ts'].map((f) =>
     readFileSync(fileURLToPath(new URL(f, import.meta.url))),
   );
-  const key = createHash('sha256').update(JSON.stringify({ simulation, count, FIRST_RESOLUTION, EDGE_SHELLS, MASK })).update(Buffer.concat(sources)).digest('hex').slice(0, 16);
+  const config = simulation(snr);
+  const key = createHash('sha256').update(JSON.stringify({ simulation: config, count, FIRST_RESOLUTION: resolution, EDGE_SHELLS, MASK })).update(Buffer.concat(sources)).digest('hex').slice(0, 16);
   const dir = join(tmpdir(), 'subtomo-bench-pass');
   const file = join(dir, `${key}.bin`);
   const len = N ** 3;
@@ -118,8 +134,8 @@ function dataSet(count: number): DataSet {
       particles: poses.map((pose, i) => ({ pose, volume: new Volume(N, VOXEL, all.slice((i + 1) * len, (i + 2) * len)) })),
     };
   }
-  const sim = new DatasetSimulator(densityModel(groelPhantom()), simulation);
-  const reference = lowpass(sim.reference(), (N * VOXEL) / FIRST_RESOLUTION, EDGE_SHELLS);
+  const sim = new DatasetSimulator(densityModel(groelPhantom()), config);
+  const reference = lowpass(sim.reference(), (N * VOXEL) / resolution, EDGE_SHELLS);
   const mask = softSphereMask(N, MASK.radius, MASK.edge);
   for (let i = 0; i < len; i++) reference.data[i] *= mask[i];
   const particles = Array.from({ length: count }, (_, i) => sim.particle(i));
@@ -138,11 +154,17 @@ interface Stages {
   ftm: number;
   sagEpochs: number;
   literal: number;
+  gradients: number;
   filters: number;
   scoring: number;
   anchors: number;
+  literalGradients: number;
   prepares: number;
   epochs: number;
+  /** Refinements (pairs), those stopped by SAG's epoch cap, and candidates whose refinement failed. */
+  refinements: number;
+  capped: number;
+  failed: number;
 }
 
 interface ParticleOutcome {
@@ -159,12 +181,42 @@ interface ParticleOutcome {
   stages: Stages;
 }
 
-const emptyStages = (): Stages => ({ frm: 0, setup: 0, ftm: 0, sagEpochs: 0, literal: 0, filters: 0, scoring: 0, anchors: 0, prepares: 0, epochs: 0 });
+const emptyStages = (): Stages => ({
+  frm: 0, setup: 0, ftm: 0, sagEpochs: 0, literal: 0, gradients: 0, filters: 0, scoring: 0, anchors: 0, literalGradients: 0,
+  prepares: 0, epochs: 0, refinements: 0, capped: 0, failed: 0,
+});
+
+/** The objective's work counters; `gradients` is absent in trees older than the literal gradient. */
+interface Work {
+  anchors: number;
+  anchorMs: number;
+  gradients?: number;
+  gradientMs?: number;
+  prepares: number;
+  prepareMs: number;
+  scoreMs: number;
+}
+
+/** What a refinement result may report about SAG's run (older trees: only `lossTrace`). */
+interface SagReport {
+  lossTrace: number[];
+  epochs?: number;
+  anchors?: number;
+  capped?: boolean;
+}
+
+function lowpassShellOf(s: Settings): number {
+  return (N * VOXEL) / s.resolution + EDGE_SHELLS / 2;
+}
+
+function boxOf(s: Settings): number {
+  return s.box === 'auto' ? alignBoxFor(N, lowpassShellOf(s)) : s.box === 'full' ? N : s.box;
+}
 
 /** FRM + SAG of the particles at `indices`, timed by stage (seconds). */
 function alignParticles(data: DataSet, indices: number[], s: Settings): ParticleOutcome[] {
-  const lowpassShell = (N * VOXEL) / FIRST_RESOLUTION + EDGE_SHELLS / 2;
-  const box = s.box === 'auto' ? alignBoxFor(N, lowpassShell) : s.box === 'full' ? N : s.box;
+  const lowpassShell = lowpassShellOf(s);
+  const box = boxOf(s);
   const mask = softSphereMask(N, MASK.radius, MASK.edge);
   const settings = { method: 'sag' as const, maxShift: MAX_SHIFT, mask, wedgeParticle: tilt, alignBox: box, sag: { maxEpochs: s.epochs, tolerance: s.tolerance } };
   let t = performance.now();
@@ -186,21 +238,32 @@ function alignParticles(data: DataSet, indices: number[], s: Settings): Particle
         ? frmCandidates(data.reference, volume, frmOptions)
         : frmCandidates(context.reference, context.particle, { ...frmOptions, maxShell: Math.min(Math.ceil(lowpassShell), box / 2 - 1) });
     stages.frm += (performance.now() - t) / 1000;
-    const work0 = { ...context.objective.work };
+    const work0: Work = { ...context.objective.work };
     t = performance.now();
-    const results = candidates.map((c, candidateIndex) =>
-      refineCandidate({ ...settings, reference: data.reference, particle: volume, candidate: c, candidateIndex, seed: index }, context),
-    );
+    const results: CandidateResult[] = [];
+    for (const [candidateIndex, c] of candidates.entries()) {
+      try {
+        results.push(refineCandidate({ ...settings, reference: data.reference, particle: volume, candidate: c, candidateIndex, seed: index }, context));
+      } catch {
+        stages.failed++;
+      }
+    }
     const refine = (performance.now() - t) / 1000;
-    const work = context.objective.work;
+    const work: Work = context.objective.work;
     stages.ftm = results.reduce((a, r) => a + r.ftmSeconds, 0);
     stages.literal = (work.anchorMs - work0.anchorMs) / 1000;
+    stages.gradients = ((work.gradientMs ?? 0) - (work0.gradientMs ?? 0)) / 1000;
     stages.filters = (work.prepareMs - work0.prepareMs) / 1000;
     stages.scoring = (work.scoreMs - work0.scoreMs) / 1000;
-    stages.sagEpochs = refine - stages.ftm - stages.literal - stages.filters - stages.scoring;
+    stages.sagEpochs = refine - stages.ftm - stages.literal - stages.gradients - stages.filters - stages.scoring;
     stages.anchors = work.anchors - work0.anchors;
+    stages.literalGradients = (work.gradients ?? 0) - (work0.gradients ?? 0);
     stages.prepares = work.prepares - work0.prepares;
-    stages.epochs = results.reduce((a, r) => a + (r.lossTrace.length - 1), 0);
+    const reports: SagReport[] = results;
+    stages.epochs = reports.reduce((a, r) => a + (r.epochs ?? r.lossTrace.length - 1), 0);
+    stages.refinements = results.length + stages.failed;
+    stages.capped = reports.filter((r) => r.capped ?? (r.lossTrace.length - 1 >= (s.epochs ?? 40))).length;
+    if (results.length === 0) throw new Error(`particle ${index}: every candidate failed`);
     const best = pickBest(results);
     out.push({
       index,
@@ -222,9 +285,26 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** What --json writes (bench/pass-vs-head.ts reads it). */
+export interface PassReport {
+  settings: Settings;
+  box: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+  stages: Stages;
+  medianRotationDeg: number;
+  meanRotationDeg: number;
+  within5Deg: number;
+  medianShiftVoxels: number;
+  meanWinnerCcc: number;
+  /** Mean over particles of the 64³ CCC of the winner minus that of the true pose. */
+  fullSizeCccGap: number;
+  rotationDeg: number[];
+}
+
 async function main(): Promise<void> {
   const s = parseSettings(process.argv.slice(2));
-  const data = dataSet(s.particles);
+  const data = dataSet(s.particles, s.snr, s.resolution);
   const indices = Array.from({ length: s.particles }, (_, i) => i);
   let outcomes: ParticleOutcome[];
   const t0 = performance.now();
@@ -258,10 +338,11 @@ async function main(): Promise<void> {
   const cpu = (used.user + used.system) / 1e6;
   const sum = emptyStages();
   for (const o of outcomes) for (const k of Object.keys(sum) as (keyof Stages)[]) sum[k] += o.stages[k];
-  const box = s.box === 'auto' ? alignBoxFor(N, (N * VOXEL) / FIRST_RESOLUTION + EDGE_SHELLS / 2) : s.box === 'full' ? N : s.box;
+  const box = boxOf(s);
   const rot = outcomes.map((o) => o.rotationDeg);
   console.log(
-    `pass: ${s.particles} particles of ${N}³ × ${s.candidates} candidates, box ${box}³, FRM ${s.frm === 'full' ? `${N}³` : `${box}³`}, ${s.workers} worker(s), SAG epochs ${s.epochs ?? 'default'}, tolerance ${s.tolerance ?? 'default'}`,
+    `pass: ${s.particles} particles of ${N}³ (SNR ${s.snr}) × ${s.candidates} candidates, reference ${s.resolution} Å, box ${box}³, ` +
+      `FRM ${s.frm === 'full' ? `${N}³` : `${box}³`}, ${s.workers} worker(s), SAG epochs ${s.epochs ?? 'default'}, tolerance ${s.tolerance ?? 'default'}`,
   );
   console.log(
     `total ${total.toFixed(2)} s wall (${(total / PAPER_SECONDS).toFixed(3)} × the paper's ${PAPER_SECONDS} s), process CPU ${cpu.toFixed(2)} s` +
@@ -270,7 +351,12 @@ async function main(): Promise<void> {
   const perWorker = s.workers > 1 ? ` (wall seconds summed over ${s.workers} workers)` : '';
   console.log(`stages${perWorker}: FRM ${sum.frm.toFixed(2)} s | bin + setup ${sum.setup.toFixed(2)} s | FTM ${sum.ftm.toFixed(2)} s | ` +
     `SAG epochs ${sum.sagEpochs.toFixed(2)} s (${sum.epochs} epochs) | literal corrections ${sum.literal.toFixed(2)} s (${sum.anchors}) | ` +
-    `wedge filters ${sum.filters.toFixed(2)} s (${sum.prepares}) | final scoring ${sum.scoring.toFixed(2)} s`);
+    `literal gradients ${sum.gradients.toFixed(2)} s (${sum.literalGradients}) | wedge filters ${sum.filters.toFixed(2)} s (${sum.prepares}) | ` +
+    `final scoring ${sum.scoring.toFixed(2)} s`);
+  console.log(
+    `SAG: ${sum.refinements} refinements, ${(sum.epochs / Math.max(1, sum.refinements - sum.failed)).toFixed(1)} epochs and ` +
+      `${(sum.anchors / Math.max(1, sum.refinements - sum.failed)).toFixed(1)} anchorings each; stopped by the epoch cap: ${sum.capped}; failed: ${sum.failed}`,
+  );
   console.log(
     `accuracy: median rotation error ${median(rot).toFixed(2)}° (D7), mean ${(rot.reduce((a, b) => a + b, 0) / rot.length).toFixed(2)}°, ` +
       `≤ 5°: ${rot.filter((r) => r <= 5).length}/${rot.length}; median shift error ${median(outcomes.map((o) => o.shiftVoxels)).toFixed(2)} voxels; ` +
@@ -287,13 +373,30 @@ async function main(): Promise<void> {
   }
   console.log(`full-size (64³) CCC of the winners minus that of the true poses: mean ${(gap / outcomes.length).toFixed(5)}`);
   console.log(`per particle (error °/winner): ${outcomes.map((o) => `${o.rotationDeg.toFixed(1)}/${o.best}`).join(' ')}`);
+  if (s.json) {
+    const report: PassReport = {
+      settings: s,
+      box,
+      wallSeconds: total,
+      cpuSeconds: cpu,
+      stages: sum,
+      medianRotationDeg: median(rot),
+      meanRotationDeg: rot.reduce((a, b) => a + b, 0) / rot.length,
+      within5Deg: rot.filter((r) => r <= 5).length,
+      medianShiftVoxels: median(outcomes.map((o) => o.shiftVoxels)),
+      meanWinnerCcc: outcomes.reduce((a, o) => a + o.ccc, 0) / outcomes.length,
+      fullSizeCccGap: gap / outcomes.length,
+      rotationDeg: rot,
+    };
+    writeFileSync(s.json, `${JSON.stringify(report, null, 1)}\n`);
+  }
 }
 
 if (isMainThread) {
   await main();
 } else {
   const { settings, indices } = workerData as { settings: Settings; indices: number[] };
-  const data = dataSet(settings.particles);
+  const data = dataSet(settings.particles, settings.snr, settings.resolution);
   parentPort!.postMessage('ready');
   parentPort!.once('message', () => parentPort!.postMessage(alignParticles(data, indices, settings)));
 }

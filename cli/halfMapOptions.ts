@@ -6,6 +6,7 @@
 import { GuinierFitRangeError, NoRandomisationShellError } from '../core/postprocess.ts';
 import { type SymmetryGroup, symmetrise } from '../core/symmetry.ts';
 import type { Volume } from '../core/volume.ts';
+import { randomisationShell } from '../drivers/postprocess.ts';
 import { readHalfMapMask, readHalfMaps } from '../io/halfmaps.ts';
 import { POSTPROCESS_DEFAULTS } from '../model/defaults.ts';
 import { type Args, type FlagSpec, UsageError } from '../os/args.ts';
@@ -60,13 +61,10 @@ export async function readHalfMapInput(args: Args, note: (line: string) => void)
   const { n, voxelSize: voxel } = half1;
   let randomiseFrom: number | undefined;
   if (randomiseFromAngstrom !== undefined) {
-    // RELION's --randomize_at_A: shell (int)(n·voxel/Å)
-    randomiseFrom = Math.floor((n * voxel) / randomiseFromAngstrom);
-    if (randomiseFrom < 1 || randomiseFrom > n / 2 - 1) {
-      throw new UsageError(
-        `--randomise-from must be coarser than Nyquist (${2 * voxel} Å) and at most the box (${n * voxel} Å) for these ${n}³ maps ` +
-          `of ${voxel} Å voxels, got ${randomiseFromAngstrom}`,
-      );
+    try {
+      randomiseFrom = randomisationShell(randomiseFromAngstrom, n, voxel);
+    } catch (err) {
+      throw new UsageError(`--randomise-from ${(err as Error).message}`);
     }
   }
   let mask: HalfMapInput['mask'];

@@ -10,12 +10,13 @@ import { type Args, type FlagSpec, UsageError } from '../os/args.ts';
 
 export const LIST_FLAGS: FlagSpec = {
   values: ['particles', 'tomograms', 'tilt-range', 'pixel-size', 'class', 'format'],
+  switches: ['no-ctf'],
   repeatable: ['tomograms'],
 };
 
 export const LIST_USAGE =
   '--particles LIST (RELION 4/5 or Warp STAR, Dynamo .tbl) [--tomograms tomograms.star|FILE.vll]… [--tilt-range MIN,MAX] ' +
-  '[--pixel-size Å] [--class K]';
+  '[--pixel-size Å] [--class K] [--no-ctf (binary wedge only, even where the list carries CTFs)]';
 export const FORMAT_USAGE = `[--format ${LIST_FORMATS.join('|')} (default: the input's)]`;
 
 /** `--tilt-range -60,60` (degrees; asymmetric ranges such as -50,70 allowed). */
@@ -30,7 +31,7 @@ export function parseTiltRange(text: string, flag = '--tilt-range') {
 }
 
 export function listSelection(args: Args): ListSelection {
-  const selection: ListSelection = { tiltSetting: '--tilt-range MIN,MAX (degrees, e.g. -60,60)' };
+  const selection: ListSelection = { tiltSetting: '--tilt-range MIN,MAX (degrees, e.g. -60,60)', ...(args.has('no-ctf') && { ctf: false }) };
   const tomograms = args.list('tomograms');
   if (tomograms.length > 0) selection.tomograms = tomograms;
   if (args.has('tilt-range')) selection.tiltRange = parseTiltRange(args.string('tilt-range'));

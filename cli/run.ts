@@ -13,9 +13,11 @@ const commands: Record<string, () => Promise<Command>> = {
   align: async () => (await import('./commands/align.ts')).default,
   average: async () => (await import('./commands/average.ts')).default,
   expand: async () => (await import('./commands/expand.ts')).default,
+  classify: async () => (await import('./commands/classify.ts')).default,
   fsc: async () => (await import('./commands/fsc.ts')).default,
   postprocess: async () => (await import('./commands/postprocess.ts')).default,
   campaign: async () => (await import('./commands/campaign.ts')).default,
+  pipeline: async () => (await import('./commands/pipeline.ts')).default,
 };
 
 export const COMMANDS: readonly string[] = Object.keys(commands);

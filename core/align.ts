@@ -20,9 +20,11 @@
  * refinement falls roughly as (m/n)³: for a 60 Å reference at 6 Å voxels, 64³ → 16³ makes a pass of 20
  * particles × 10 candidates over 50× cheaper than at 64³ and no less accurate (bench/pass.ts).
  */
+import type { CandidateFailure } from '../model/jobs.ts';
 import { ALIGN_METHODS, type AlignMethod } from '../model/methods.ts';
 import { ConstrainedObjective, type RefinementResult } from './alignobjective.ts';
 import { type ChenOptions, refineChen } from './chen.ts';
+import { fft3 } from './fft.ts';
 import { TranslationMatcher } from './ftm.ts';
 import { type LmOptions, refineLm } from './lm.ts';
 import { Rng } from './random.ts';
@@ -113,12 +115,15 @@ export class AlignmentReference {
   readonly volume: Volume;
   /** What the refinement objective interpolates: `volume` Fourier padded 2× when binned (see `ParticleContext`). */
   readonly sampling: Volume;
+  /** fft3 of `sampling`, which every particle's objective filters (one transform per reference, not per particle). */
+  readonly samplingSpectrum: Float64Array;
   constructor(
     readonly original: Volume,
     readonly box: number,
   ) {
     this.volume = binned(original, alignBoxOf(original.n, { alignBox: box }));
     this.sampling = box === original.n ? original : fourierPad(this.volume, REFERENCE_OVERSAMPLING * box);
+    this.samplingSpectrum = fft3(this.sampling.data, this.sampling.n);
   }
 }
 
@@ -183,22 +188,39 @@ export class ParticleContext {
     this.scale = n / this.box;
     this.particle = binned(particle, this.box);
     const mask = settings.mask && this.box !== n ? resampleMask(settings.mask, n, this.box) : settings.mask;
-    this.objective = new ConstrainedObjective(prepared.sampling, this.particle, { ...settings, mask });
+    this.objective = new ConstrainedObjective(prepared.sampling, this.particle, {
+      mask,
+      wedgeParticle: settings.wedgeParticle,
+      wedgeRef: settings.wedgeRef,
+      referenceSpectrum: prepared.samplingSpectrum,
+    });
     this.matcher = new TranslationMatcher(this.particle, settings.wedgeParticle);
+  }
+}
+
+/**
+ * Throws a RangeError naming the bad input of a job (method, candidate rotation, shift radius): what no
+ * refinement could fix. Numerical failures of a valid job come later, from the refinement itself.
+ */
+export function validateRefineJob(job: Pick<RefineJob, 'method' | 'candidate' | 'candidateIndex' | 'maxShift'>): void {
+  if (!ALIGN_METHODS.includes(job.method)) {
+    throw new RangeError(`unknown refinement method '${job.method}' (expected one of ${ALIGN_METHODS.join(', ')})`);
+  }
+  const R = job.candidate.R;
+  if (R.length !== 9) {
+    throw new RangeError(`candidate ${job.candidateIndex}: a rotation needs 9 matrix entries, got ${R.length}`);
+  }
+  for (let i = 0; i < 9; i++) {
+    if (!Number.isFinite(R[i])) throw new RangeError(`candidate ${job.candidateIndex}: rotation entry ${i} is ${R[i]}, not a finite number`);
+  }
+  if (!Number.isFinite(job.maxShift) || job.maxShift < 0) {
+    throw new RangeError(`maximum shift must be a finite number of voxels ≥ 0, got ${job.maxShift}`);
   }
 }
 
 export function refineCandidate(job: RefineJob, context?: ParticleContext): CandidateResult {
   const began = performance.now();
-  if (!ALIGN_METHODS.includes(job.method)) {
-    throw new RangeError(`unknown refinement method '${job.method}' (expected one of ${ALIGN_METHODS.join(', ')})`);
-  }
-  if (job.candidate.R.length !== 9) {
-    throw new RangeError(`candidate ${job.candidateIndex}: a rotation needs 9 matrix entries, got ${job.candidate.R.length}`);
-  }
-  if (!Number.isFinite(job.maxShift) || job.maxShift < 0) {
-    throw new RangeError(`maximum shift must be a finite number of voxels ≥ 0, got ${job.maxShift}`);
-  }
+  validateRefineJob(job);
   const ctx = context ?? new ParticleContext(job.reference, job.particle, job);
   if (context && (job.alignBox !== undefined || job.lowpassShell !== undefined) && alignBoxOf(job.particle.n, job) !== ctx.box) {
     throw new RangeError(`candidate ${job.candidateIndex}: the job asks for alignment box ${alignBoxOf(job.particle.n, job)} but its particle context aligns at ${ctx.box}`);
@@ -216,7 +238,7 @@ export function refineCandidate(job: RefineJob, context?: ParticleContext): Cand
     case 'sag1': {
       const seed = Rng.derive(job.seed ?? 0, job.candidateIndex).nextU32();
       const batchSize = job.sag?.batchSize === undefined ? undefined : Math.max(1, Math.round(job.sag.batchSize / scale));
-      result = refineSag(ctx.objective, start, { ...job.sag, batchSize, algorithm: job.method === 'sag' ? 2 : 1, seed });
+      result = refineSag(ctx.objective, start, { ...job.sag, batchSize, algorithm: job.method === 'sag' ? 2 : 1, seed, maxShift });
       break;
     }
     case 'lm':
@@ -225,6 +247,9 @@ export function refineCandidate(job: RefineJob, context?: ParticleContext): Cand
     case 'chen':
       result = refineChen(ctx.objective, { reference, matcher: ctx.matcher, maxShift, wedgeRef: job.wedgeRef }, start, job.chen);
       break;
+  }
+  if (!Number.isFinite(result.ccc) || !result.R.every(Number.isFinite) || !result.t.every(Number.isFinite)) {
+    throw new Error(`the ${job.method} refinement ended at a non-finite pose or score (CCC ${result.ccc})`);
   }
   const t = originalVoxels(result.t, scale);
   const startT = originalVoxels(match.t, scale);
@@ -263,17 +288,34 @@ export interface AlignOptions extends RefineSettings {
 }
 
 export interface CandidateRefinements {
-  best: CandidateResult;
+  /** The lowest dissimilarity among the candidates that refined; null when every candidate failed. */
+  best: CandidateResult | null;
+  /** The candidates that refined, in candidate order (each carries its `candidateIndex`). */
   perCandidate: CandidateResult[];
+  /** The candidates whose refinement failed, and why (the particle keeps its best valid candidate). */
+  failures: CandidateFailure[];
 }
 
-/** Algorithm 3 for one particle, all candidates in this process. */
+/**
+ * Algorithm 3 for one particle, all candidates in this process. Bad input (method, candidate rotations,
+ * mask, box) throws before any work; a candidate whose refinement fails numerically (e.g. its reference
+ * has no signal inside the mask or the wedge overlap at that pose) is recorded in `failures` and the others
+ * go on, so one candidate never ends a multi-particle run.
+ */
 export function alignParticle(reference: Volume | AlignmentReference, particle: Volume, options: AlignOptions): CandidateRefinements {
   if (options.candidates.length === 0) throw new Error('alignParticle: the candidate list is empty (FRM returned nothing?)');
-  const context = new ParticleContext(reference, particle, options);
   const original = reference instanceof AlignmentReference ? reference.original : reference;
-  const perCandidate = options.candidates.map((candidate, candidateIndex) =>
-    refineCandidate({ ...options, reference: original, particle, candidate, candidateIndex }, context),
-  );
-  return { best: pickBest(perCandidate), perCandidate };
+  const jobs = options.candidates.map((candidate, candidateIndex) => ({ ...options, reference: original, particle, candidate, candidateIndex }));
+  for (const job of jobs) validateRefineJob(job);
+  const context = new ParticleContext(reference, particle, options);
+  const perCandidate: CandidateResult[] = [];
+  const failures: CandidateFailure[] = [];
+  for (const job of jobs) {
+    try {
+      perCandidate.push(refineCandidate(job, context));
+    } catch (err) {
+      failures.push({ candidate: job.candidateIndex, reason: (err as Error).message });
+    }
+  }
+  return { best: perCandidate.length > 0 ? pickBest(perCandidate) : null, perCandidate, failures };
 }

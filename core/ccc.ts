@@ -22,7 +22,7 @@ import { assertOverlapNotEmpty } from './wedge.ts';
  * A constrained volume counts as constant when its centred, masked energy is below this fraction of the
  * input's energy Σ f²: FFT round-off leaves ~1e-30 of it behind when Ω removes everything but a constant.
  */
-const CONSTANT_RELATIVE_ENERGY = 1e-20;
+export const CONSTANT_RELATIVE_ENERGY = 1e-20;
 
 export class CccWorkspace {
   readonly n: number;

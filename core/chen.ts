@@ -89,10 +89,10 @@ export function refineChen(
     const moved = rotationAngle(roundStart.R, R);
     const shifted = Math.hypot(T[0] - roundStart.T[0], T[1] - roundStart.T[1], T[2] - roundStart.T[2]);
     if (moved < finest / 2 && shifted < SHIFT_CONVERGED) {
-      return finish(objective, best, round + 1, samplesBefore, lossTrace);
+      return finish(objective, best, round + 1, samplesBefore, lossTrace, false);
     }
   }
-  return finish(objective, best, rounds, samplesBefore, lossTrace);
+  return finish(objective, best, rounds, samplesBefore, lossTrace, true);
 }
 
 function finish(
@@ -101,8 +101,9 @@ function finish(
   rounds: number,
   samplesBefore: number,
   lossTrace: number[],
+  capped: boolean,
 ): RefinementResult {
-  return refinementResult(objective, best.R, best.T, rounds, (objective.samples - samplesBefore) / objective.count, lossTrace);
+  return refinementResult(objective, best.R, best.T, rounds, (objective.samples - samplesBefore) / objective.count, lossTrace, capped);
 }
 
 /** For each step, the 26 rotations by step·a about the axis a ∈ {−1, 0, 1}³ \ {0} (angle step·|a|). */

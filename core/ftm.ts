@@ -13,6 +13,7 @@
  * by a parabola through the peak and its two neighbours on each axis; the score is the peak value plus the
  * parabolas' rise.
  */
+import { CONSTANT_RELATIVE_ENERGY } from './ccc.ts';
 import { fft3, fft3InPlace } from './fft.ts';
 import { type Mat3, transformVolumeByMatrix } from './rotate.ts';
 import { Volume } from './volume.ts';
@@ -68,19 +69,25 @@ export class TranslationMatcher {
     const X = this.cross;
     let ep = 0;
     let eq = 0;
+    let allP = 0;
+    let allQ = 0;
     X[0] = 0;
     X[1] = 0;
     for (let i = 1, len = n * n * n; i < len; i++) {
       const w = (mp ? mp[i] : 1) * (mr ? mr[i] : 1);
       const pr = P[2 * i], pi = P[2 * i + 1];
       const qr = Q[2 * i], qi = Q[2 * i + 1];
-      ep += w * (pr * pr + pi * pi);
-      eq += w * (qr * qr + qi * qi);
+      const p2 = pr * pr + pi * pi, q2 = qr * qr + qi * qi;
+      allP += p2;
+      allQ += q2;
+      ep += w * p2;
+      eq += w * q2;
       // Ω is 0/1, so Ω·P·conj(Ω·Q) = Ω·P·conj Q
       X[2 * i] = w * (pr * qr + pi * qi);
       X[2 * i + 1] = w * (pi * qr - pr * qi);
     }
-    if (!(ep > 0) || !(eq > 0)) {
+    // relative to all of each spectrum: what rounding leaves of a signal that lies wholly in the missing wedge is no signal
+    if (!(ep > CONSTANT_RELATIVE_ENERGY * allP) || !(eq > CONSTANT_RELATIVE_ENERGY * allQ)) {
       throw new Error('translation search: particle or rotated reference has no signal inside the wedge overlap');
     }
     fft3InPlace(X, n, true);

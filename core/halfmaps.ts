@@ -8,9 +8,9 @@
  */
 import { WEIGHT_FLOOR_FRACTION } from '../model/defaults.ts';
 import { AverageAccumulator } from './average.ts';
+import type { ParticleTransfer } from './ctf.ts';
 import type { Pose } from './rotate.ts';
 import type { Volume } from './volume.ts';
-import type { TiltRange } from './wedge.ts';
 
 export type Half = 'odd' | 'even';
 
@@ -34,8 +34,8 @@ export class HalfMapSums {
   }
 
   /** Adds a particle whose alignment gave `pose` (particle ≈ Λ_pose reference) to its half-set. */
-  add(half: Half, particle: Volume, pose: Pose, tilt: TiltRange): void {
-    this.of(half).add(particle, pose, tilt);
+  add(half: Half, particle: Volume, pose: Pose, transfer: ParticleTransfer): void {
+    this.of(half).add(particle, pose, transfer);
   }
 
   of(half: Half): AverageAccumulator {

@@ -74,6 +74,7 @@ export function refineLm(objective: ConstrainedObjective, start: RefinementStart
   const d0 = d;
   const lossTrace = [d];
   let iterations = 0;
+  let stopped = false;
   for (let k = 0; k < maxIterations; k++) {
     iterations++;
     for (let p = 0; p < 6; p++) {
@@ -115,7 +116,10 @@ export function refineLm(objective: ConstrainedObjective, start: RefinementStart
       }
       lambda *= 10;
     }
-    if (!accepted) break;
+    if (!accepted) {
+      stopped = true;
+      break;
+    }
     q.set(trial);
     for (let p = 0; p < 6; p++) {
       eps[p] = Math.min(START_STEPS[p], Math.max(SMALLEST_STEP_FRACTION * START_STEPS[p], Math.abs(delta[p])));
@@ -124,10 +128,13 @@ export function refineLm(objective: ConstrainedObjective, start: RefinementStart
     const previous = d;
     d = objective.freeze(R, T, f);
     lossTrace.push(d);
-    if (Math.abs(previous - d) < d0 * tolerance) break;
+    if (Math.abs(previous - d) < d0 * tolerance) {
+      stopped = true;
+      break;
+    }
   }
   setPose(q);
-  return refinementResult(objective, R, T, iterations, (objective.samples - samplesBefore) / count, lossTrace);
+  return refinementResult(objective, R, T, iterations, (objective.samples - samplesBefore) / count, lossTrace, !stopped && maxIterations > 0);
 }
 
 /**

@@ -36,7 +36,7 @@ export function registerMaps(fixed: Volume, moving: Volume, options: RegisterOpt
     topN: options.candidates ?? 10,
     maxShell: Math.min(Math.floor(options.lowpassShell), fixed.n / 2 - 1),
   });
-  const { best } = alignParticle(fixed, moving, {
+  const { best, failures } = alignParticle(fixed, moving, {
     method: 'sag',
     candidates,
     maxShift: options.maxShift,
@@ -44,5 +44,6 @@ export function registerMaps(fixed: Volume, moving: Volume, options: RegisterOpt
     lowpassShell: options.lowpassShell,
     seed: options.seed ?? 0,
   });
+  if (!best) throw new Error(`the half maps could not be registered: every candidate failed (${failures[0].reason})`);
   return { pose: best.pose, registered: transformVolume(moving, inversePose(best.pose)), ccc: best.ccc };
 }

@@ -284,8 +284,12 @@ export function sampleTrilinear(data: Float32Array, n: number, x: number, y: num
     const c1 = c01 + fy * (c11 - c01);
     return c0 + fz * (c1 - c0);
   }
-  return sampleBorder(data, n, x, y, z, null, outside);
+  sampleBorder(data, n, x, y, z, borderScratch, outside);
+  return borderScratch[0];
 }
+
+/** sampleTrilinear's and sampleTrilinearWithGradient's border results. */
+const borderScratch = new Float64Array(4);
 
 function voxelOr(data: Float32Array, n: number, x: number, y: number, z: number, outside: number): number {
   return x >= 0 && x < n && y >= 0 && y < n && z >= 0 && z < n ? data[x + n * (y + n * z)] : outside;
@@ -328,24 +332,27 @@ export function sampleTrilinearWithGradient(
     grad[2] = c1 - c0;
     return c0 + fz * (c1 - c0);
   }
-  return sampleBorder(data, n, x, y, z, grad, outside);
+  sampleBorder(data, n, x, y, z, borderScratch, outside);
+  grad[0] = borderScratch[1];
+  grad[1] = borderScratch[2];
+  grad[2] = borderScratch[3];
+  return borderScratch[0];
 }
 
-/** Both samplers at cells that touch or cross the box border (corners outside read `outside`). */
-function sampleBorder(
-  data: Float32Array,
-  n: number,
-  x: number,
-  y: number,
-  z: number,
-  grad: Float64Array | null,
-  outside: number,
-): number {
+/**
+ * Both samplers at cells that touch or cross the box border (corners outside read `outside`): the value and
+ * the gradient into out[0] and out[1 … 3]. Kernels that write out the interior case call it for the rest:
+ * through a typed array, the value stays an unboxed double (a returned one is boxed at every call).
+ */
+export function sampleBorder(data: Float32Array, n: number, x: number, y: number, z: number, out: Float64Array, outside = 0): void {
   const x0 = Math.floor(x), y0 = Math.floor(y), z0 = Math.floor(z);
   const nm1 = n - 1;
   if (x0 < -1 || x0 > nm1 || y0 < -1 || y0 > nm1 || z0 < -1 || z0 > nm1 || x !== x || y !== y || z !== z) {
-    if (grad) grad.fill(0);
-    return outside;
+    out[0] = outside;
+    out[1] = 0;
+    out[2] = 0;
+    out[3] = 0;
+    return;
   }
   const fx = x - x0, fy = y - y0, fz = z - z0;
   const v000 = voxelOr(data, n, x0, y0, z0, outside);
@@ -356,21 +363,44 @@ function sampleBorder(
   const v101 = voxelOr(data, n, x0 + 1, y0, z0 + 1, outside);
   const v011 = voxelOr(data, n, x0, y0 + 1, z0 + 1, outside);
   const v111 = voxelOr(data, n, x0 + 1, y0 + 1, z0 + 1, outside);
-  const c00 = v000 + fx * (v100 - v000);
-  const c10 = v010 + fx * (v110 - v010);
-  const c01 = v001 + fx * (v101 - v001);
-  const c11 = v011 + fx * (v111 - v011);
+  const dx00 = v100 - v000, dx10 = v110 - v010, dx01 = v101 - v001, dx11 = v111 - v011;
+  const c00 = v000 + fx * dx00;
+  const c10 = v010 + fx * dx10;
+  const c01 = v001 + fx * dx01;
+  const c11 = v011 + fx * dx11;
   const c0 = c00 + fy * (c10 - c00);
   const c1 = c01 + fy * (c11 - c01);
-  if (grad) {
-    const dx00 = v100 - v000, dx10 = v110 - v010, dx01 = v101 - v001, dx11 = v111 - v011;
-    const dx0 = dx00 + fy * (dx10 - dx00);
-    const dx1 = dx01 + fy * (dx11 - dx01);
-    grad[0] = dx0 + fz * (dx1 - dx0);
-    grad[1] = (1 - fz) * (c10 - c00) + fz * (c11 - c01);
-    grad[2] = c1 - c0;
+  const dx0 = dx00 + fy * (dx10 - dx00);
+  const dx1 = dx01 + fy * (dx11 - dx01);
+  out[0] = c0 + fz * (c1 - c0);
+  out[1] = dx0 + fz * (dx1 - dx0);
+  out[2] = (1 - fz) * (c10 - c00) + fz * (c11 - c01);
+  out[3] = c1 - c0;
+}
+
+/**
+ * The x indices [range[0], range[1]) of a row of sample points p(x) = b + x·r, x = 0 … m−1, that come within
+ * a voxel of an n³ grid on every axis (−1 ≤ p_a < n); trilinear samples outside that range read only the
+ * background. The range is widened by one index at each end, so rounding in p(x) never drops a sample that
+ * touches the grid.
+ */
+export function rowRange(b: ArrayLike<number>, r: ArrayLike<number>, n: number, m: number, range: Int32Array): void {
+  let lo = 0;
+  let hi = m;
+  for (let a = 0; a < 3; a++) {
+    const ba = b[a], ra = r[a];
+    if (ra === 0) {
+      if (!(ba >= -1 && ba < n)) hi = 0;
+      continue;
+    }
+    // −1 ≤ ba + x·ra < n
+    const e1 = (-1 - ba) / ra, e2 = (n - ba) / ra;
+    const from = Math.min(e1, e2), to = Math.max(e1, e2);
+    lo = Math.max(lo, Math.ceil(from) - 1);
+    hi = Math.min(hi, Math.floor(to) + 2);
   }
-  return c0 + fz * (c1 - c0);
+  range[0] = Math.max(0, lo);
+  range[1] = Math.max(range[0], Math.min(m, hi));
 }
 
 /** Λ_β V for pose β (see module doc). `out` (same n, not V itself) is reused when given. */
@@ -412,6 +442,10 @@ export function transformVolumeByMatrix(
   const r0 = s * R[0], r1 = s * R[1], r2 = s * R[2], r3 = s * R[3], r4 = s * R[4], r5 = s * R[5];
   const r6 = s * R[6], r7 = s * R[7], r8 = s * R[8];
   const dx0 = -co - t[0];
+  const base = new Float64Array(3);
+  const slope = Float64Array.of(r0, r1, r2);
+  const range = new Int32Array(2);
+  const border = new Float64Array(4);
   let o = 0;
   for (let z = 0; z < m; z++) {
     const dz = z - co - t[2];
@@ -420,7 +454,16 @@ export function transformVolumeByMatrix(
       const bx = c + r0 * dx0 + r3 * dy + r6 * dz;
       const by = c + r1 * dx0 + r4 * dy + r7 * dz;
       const bz = c + r2 * dx0 + r5 * dy + r8 * dz;
-      for (let x = 0; x < m; x++, o++) {
+      base[0] = bx;
+      base[1] = by;
+      base[2] = bz;
+      // rows cross the rotated box's corners: only the part near the grid is sampled
+      rowRange(base, slope, n, m, range);
+      const first = range[0], last = range[1];
+      dst.fill(outside, o, o + first);
+      dst.fill(outside, o + last, o + m);
+      o += first;
+      for (let x = first; x < last; x++, o++) {
         const sx = bx + x * r0;
         const sy = by + x * r1;
         const sz = bz + x * r2;
@@ -436,9 +479,11 @@ export function transformVolumeByMatrix(
           const c1 = c01 + fy * (c11 - c01);
           dst[o] = c0 + fz * (c1 - c0);
         } else {
-          dst[o] = sampleTrilinear(src, n, sx, sy, sz, outside);
+          sampleBorder(src, n, sx, sy, sz, border, outside);
+          dst[o] = border[0];
         }
       }
+      o += m - last;
     }
   }
   return result;

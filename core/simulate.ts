@@ -16,9 +16,23 @@
  * - Poses: particle i is the density of the atoms placed at pose (R, T) — p = R·(a − com) + c + T — which
  *   is Λ_(R,T) applied to the reference (the atoms at the centre) without any interpolation.
  * - Randomness: particle i draws its pose and noise from Rng.derive(seed, i) only, so it does not depend on
- *   how many particles a data set has, and a seed reproduces a data set bit for bit.
+ *   how many particles a data set has, and a seed reproduces a data set bit for bit. Tomogram j draws its
+ *   defocus and astigmatism, and particle i its place in the specimen, from streams of their own (seeded by
+ *   Rng.derive(seed, −1), which no particle uses), so switching them on leaves poses and noise as they were.
+ * - Tilt series and CTF (SimulationConfig): particles are grouped into tomograms, each a tilt series with its
+ *   own defocus (uniform in `defocusRange`) and astigmatism (|U − V| uniform up to `astigmatism`, angle uniform,
+ *   U the larger); a particle's centre lies at a uniform place in a specimen slab (`specimen`), and the defocus
+ *   of each tilt image at the particle is the tomogram's plus its depth along the beam in that image
+ *   (core/defocus.ts, RELION 5's convention, with handedness SIMULATED_HANDEDNESS: +z′ towards the source).
+ *   With `dose`, each image is damped by Grant & Grigorieff's dose weight (core/ctf.ts) for the dose received
+ *   before it, collected dose-symmetrically (`doseSymmetricOrder`). Each projection is multiplied by its own
+ *   astigmatic CTF (core/ctf.ts astigmaticCtf; u along x′, v along y) × dose weight; when every tilt has the
+ *   same CTF without astigmatism or dose, by one radial table (the fast path data sets were always made with).
  */
 import { MAX_BOX, SIMULATION_DEFAULTS } from '../model/defaults.ts';
+import type { Optics, ParticleCtf, TiltCtf } from '../model/particles.ts';
+import { type CtfParameters, astigmaticCtf, ctfValue, doseWeight } from './ctf.ts';
+import { type CentralTiltCtf, tiltCtfsAt } from './defocus.ts';
 import { atomicMass, atomicNumber } from './elements.ts';
 import type { AtomPosition } from './elements.ts';
 import { fft1InPlace, fft2InPlace } from './fft.ts';
@@ -150,49 +164,6 @@ function gaussianAxis(p: number, lo: number, hi: number, inv2s2: number, g: Floa
 
 // ------------------------------------------------------------------------------------------------- optics
 
-/** CTF parameters; defocus positive = underfocus. */
-export interface CtfParameters {
-  defocusAngstrom: number;
-  csMillimetre: number;
-  voltageKv: number;
-  amplitudeContrast: number;
-}
-
-/** Relativistic electron wavelength (Å) at an acceleration voltage in kV: 0.019687 Å at 300 kV. */
-export function electronWavelength(voltageKv: number): number {
-  const v = voltageKv * 1000;
-  return 12.2643 / Math.sqrt(v * (1 + 0.978466e-6 * v));
-}
-
-/**
- * CTF(k) = −(√(1−A²)·sin χ + A·cos χ), χ = π·λ·Δf·k² − (π/2)·Cs·λ³·k⁴, for spatial frequency k in 1/Å.
- */
-export function ctfValue(k: number, p: CtfParameters): number {
-  const lambda = electronWavelength(p.voltageKv);
-  const cs = p.csMillimetre * 1e7;
-  const k2 = k * k;
-  const chi = Math.PI * lambda * p.defocusAngstrom * k2 - (Math.PI / 2) * cs * lambda ** 3 * k2 * k2;
-  const a = p.amplitudeContrast;
-  return -(Math.sqrt(1 - a * a) * Math.sin(chi) + a * Math.cos(chi));
-}
-
-/** The CTF's zero crossings in (0, kMax] (1/Å), ascending: a scan fine enough for 6 µm at 6 Å, refined by bisection. */
-export function ctfZeros(p: CtfParameters, kMax: number, step = 1e-5): number[] {
-  const found: number[] = [];
-  for (let k = step; k < kMax; k += step) {
-    if (Math.sign(ctfValue(k, p)) === Math.sign(ctfValue(k + step, p))) continue;
-    let lo = k;
-    let hi = k + step;
-    for (let i = 0; i < 60; i++) {
-      const mid = (lo + hi) / 2;
-      if (Math.sign(ctfValue(mid, p)) === Math.sign(ctfValue(lo, p))) lo = mid;
-      else hi = mid;
-    }
-    found.push((lo + hi) / 2);
-  }
-  return found;
-}
-
 /** Ideal counting detector MTF sinc(πω/2), ω = k / k_Nyquist (0.64 at Nyquist). */
 export function detectorMtf(omega: number): number {
   const x = (Math.PI * omega) / 2;
@@ -259,6 +230,10 @@ export class TomographySimulator {
   private readonly recon: Float32Array;
   private readonly ctfTable: Float64Array | null;
   private readonly ctfWork: Float64Array;
+  /** Per-tilt CTFs: the two images' tables of a pair and the filtered pair's spectrum (filterPairsPerImage). */
+  private readonly tiltTables: [Float64Array, Float64Array];
+  private readonly pairWork: Float64Array;
+  private logDose?: { voltageKv: number; table: Float64Array };
   private readonly mtfTable: Float64Array;
   private readonly mtfWork: Float64Array;
   private readonly ramp: Float64Array;
@@ -297,6 +272,8 @@ export class TomographySimulator {
     const m = 2 * n;
     this.ctfTable = imaging.ctf ? radialTable(m, (k) => ctfValue(k / voxelSize, imaging.ctf as CtfParameters)) : null;
     this.ctfWork = new Float64Array(2 * m * m);
+    this.tiltTables = [new Float64Array(m * m), new Float64Array(m * m)];
+    this.pairWork = new Float64Array(2 * m * m);
     this.mtfTable = radialTable(n, (k) => detectorMtf(k / 0.5));
     this.mtfWork = new Float64Array(2 * n * n);
     this.ramp = ramLakTransfer(m);
@@ -363,11 +340,84 @@ export class TomographySimulator {
     return series;
   }
 
-  /** Multiplies each projection's spectrum by the CTF, on a 2×-padded grid so its fast oscillation does not alias. */
-  applyCtf(series: TiltSeries): void {
-    if (!this.ctfTable) return;
+  /**
+   * Multiplies each projection's spectrum by its CTF, on a 2×-padded grid so its fast oscillation does not
+   * alias: projection t by `ctf`'s tilt t (its angles are the simulator's), or all by imaging.ctf without one.
+   */
+  applyCtf(series: TiltSeries, ctf?: ParticleCtf): void {
     const n = this.n;
-    filterPairs(series.images, n, 2 * n, n / 2, this.ctfTable, this.ctfWork);
+    const m = 2 * n;
+    if (!ctf) {
+      if (this.ctfTable) filterPairs(series.images, n, m, n / 2, this.ctfTable, this.ctfWork);
+      return;
+    }
+    if (ctf.tilts.length !== this.angles.length || ctf.tilts.some((t, i) => Math.abs(t.angle - this.angles[i]) > 1e-9)) {
+      throw new RangeError(`the CTF has ${ctf.tilts.length} tilts that are not the simulator's ${this.angles.length} tilt angles`);
+    }
+    const defocus = uniformDefocus(ctf.tilts);
+    if (defocus !== undefined) {
+      filterPairs(series.images, n, m, n / 2, this.radialCtf(defocus, ctf.optics), this.ctfWork);
+      return;
+    }
+    const logDose = this.logDoseTable(ctf.optics.voltageKv);
+    const fill = (t: number, table: Float64Array): void => this.tiltTable(ctf.tilts[t], ctf.optics, logDose, table);
+    filterPairsPerImage(series.images, n, m, n / 2, fill, this.tiltTables, this.ctfWork, this.pairWork);
+  }
+
+  /**
+   * One tilt image's transfer on the m×m grid: astigmaticCtf (u along x′, v along y) × dose weight, made even on
+   * the grid (table[k] = table[−k]) so filterPairsPerImage keeps each image real and apart from its pair. Rows
+   * 0 … m/2 are evaluated and the others copied from −k; on the Nyquist row and column −k is not the negated
+   * frequency (it aliases), so there the table holds the mean of the transfer at k and at the grid's −k.
+   */
+  private tiltTable(tilt: TiltCtf, optics: ParticleCtf['optics'], logDose: Float64Array, table: Float64Array): void {
+    const m = 2 * this.n;
+    const h = m / 2;
+    const toFrequency = 1 / (m * this.voxelSize);
+    const pre = tilt.preExposure ?? 0;
+    const at = (i: number, j: number): number => {
+      const ctf = astigmaticCtf(freqOf(i, m) * toFrequency, freqOf(j, m) * toFrequency, tilt, optics);
+      return pre > 0 ? ctf * Math.exp(pre * logDose[j * m + i]) : ctf;
+    };
+    for (let j = 0; j <= h; j++) {
+      for (let i = 0; i < m; i++) table[j * m + i] = at(i, j);
+    }
+    // Rows 0 and m/2 are their own mirror rows: pair i with m − i.
+    for (const j of [0, h]) {
+      for (let i = 1; i < h; i++) {
+        const mean = 0.5 * (table[j * m + i] + table[j * m + m - i]);
+        table[j * m + i] = mean;
+        table[j * m + m - i] = mean;
+      }
+    }
+    for (let j = 1; j < h; j++) table[j * m + h] = 0.5 * (table[j * m + h] + at(h, m - j));
+    for (let j = h + 1; j < m; j++) {
+      const mirror = (m - j) * m;
+      for (let i = 0; i < m; i++) table[j * m + i] = table[mirror + ((m - i) % m)];
+    }
+  }
+
+  /**
+   * ln of the dose weight per e/Å² on the m×m grid at `voltageKv`, so an image after N e/Å² keeps
+   * exp(N · this) = doseWeight(k, N) (core/ctf.ts) without a power per frequency and tilt.
+   */
+  private logDoseTable(voltageKv: number): Float64Array {
+    if (this.logDose?.voltageKv !== voltageKv) {
+      const m = 2 * this.n;
+      const table = radialTable(m, (k) => Math.log(doseWeight(k / this.voxelSize, 1, voltageKv)));
+      this.logDose = { voltageKv, table };
+    }
+    return this.logDose.table;
+  }
+
+  /** The radial CTF table of one defocus: imaging.ctf's own when it is that CTF (data sets stay bit for bit). */
+  private radialCtf(defocusAngstrom: number, optics: ParticleCtf['optics']): Float64Array {
+    const own = this.imaging.ctf;
+    const same = own && this.ctfTable && own.defocusAngstrom === defocusAngstrom && own.voltageKv === optics.voltageKv &&
+      own.csMillimetre === optics.csMillimetre && own.amplitudeContrast === optics.amplitudeContrast;
+    if (same) return this.ctfTable!;
+    const p: CtfParameters = { ...optics, defocusAngstrom };
+    return radialTable(2 * this.n, (k) => ctfValue(k / this.voxelSize, p));
   }
 
   /**
@@ -452,16 +502,25 @@ export class TomographySimulator {
     return vol;
   }
 
-  /** The full forward model and reconstruction of one particle density: a subtomogram, protein-white. */
-  simulate(density: Volume, snr: number, rng: Rng): Volume {
+  /**
+   * The full forward model and reconstruction of one particle density: a subtomogram, protein-white; `ctf`
+   * gives each projection its own CTF (applyCtf), else imaging.ctf applies.
+   */
+  simulate(density: Volume, snr: number, rng: Rng, ctf?: ParticleCtf): Volume {
     const series = this.project(density);
-    this.applyCtf(series);
+    this.applyCtf(series, ctf);
     this.addNoise(series, snr, rng);
     this.applyMtf(series);
     const vol = this.reconstruct(series);
-    if (this.imaging.ctf) for (let i = 0; i < vol.data.length; i++) vol.data[i] = -vol.data[i];
+    if (this.imaging.ctf || ctf) for (let i = 0; i < vol.data.length; i++) vol.data[i] = -vol.data[i];
     return vol;
   }
+}
+
+/** The one defocus of tilts that share it without astigmatism or dose, else undefined (applyCtf's fast path). */
+function uniformDefocus(tilts: readonly TiltCtf[]): number | undefined {
+  const d = tilts[0].defocusU;
+  return tilts.every((t) => t.defocusU === d && t.defocusV === d && !(t.preExposure !== undefined && t.preExposure > 0)) ? d : undefined;
 }
 
 /** Real filter table over an m×m unshifted grid, from the radial frequency in cycles per pixel. */
@@ -506,6 +565,62 @@ function filterPairs(images: Float32Array, n: number, m: number, offset: number,
         const w = 2 * ((y + offset) * m + x + offset);
         images[a + y * n + x] = work[w];
         if (b >= 0) images[b + y * n + x] = work[w + 1];
+      }
+    }
+  }
+}
+
+/**
+ * Filters n×n images, each with its own real, even transfer table (`fill(t, table)` writes image t's) on an
+ * m×m grid, two images per complex FFT as filterPairs does. With Z the spectrum of a + i·b, the spectra of a and
+ * b are (Z(k) + Z̄(−k))/2 and (Z(k) − Z̄(−k))/2i, so H_a·A + i·H_b·B = ½(H_a + H_b)·Z(k) + ½(H_a − H_b)·Z̄(−k),
+ * whose inverse is a∗h_a + i·b∗h_b, both real.
+ */
+function filterPairsPerImage(
+  images: Float32Array,
+  n: number,
+  m: number,
+  offset: number,
+  fill: (t: number, table: Float64Array) => void,
+  tables: [Float64Array, Float64Array],
+  work: Float64Array,
+  filtered: Float64Array,
+): void {
+  const count = images.length / (n * n);
+  const [ha, hb] = tables;
+  for (let t = 0; t < count; t += 2) {
+    const second = t + 1 < count;
+    fill(t, ha);
+    if (second) fill(t + 1, hb);
+    else hb.set(ha);
+    work.fill(0);
+    const a = t * n * n;
+    const b = a + n * n;
+    for (let y = 0; y < n; y++) {
+      for (let x = 0; x < n; x++) {
+        const w = 2 * ((y + offset) * m + x + offset);
+        work[w] = images[a + y * n + x];
+        if (second) work[w + 1] = images[b + y * n + x];
+      }
+    }
+    fft2InPlace(work, m, m, false);
+    for (let j = 0; j < m; j++) {
+      const jm = (m - j) % m;
+      for (let i = 0; i < m; i++) {
+        const k = j * m + i;
+        const km = jm * m + ((m - i) % m);
+        const sum = 0.5 * (ha[k] + hb[k]);
+        const diff = 0.5 * (ha[k] - hb[k]);
+        filtered[2 * k] = sum * work[2 * k] + diff * work[2 * km];
+        filtered[2 * k + 1] = sum * work[2 * k + 1] - diff * work[2 * km + 1];
+      }
+    }
+    fft2InPlace(filtered, m, m, true);
+    for (let y = 0; y < n; y++) {
+      for (let x = 0; x < n; x++) {
+        const w = 2 * ((y + offset) * m + x + offset);
+        images[a + y * n + x] = filtered[w];
+        if (second) images[b + y * n + x] = filtered[w + 1];
       }
     }
   }
@@ -573,7 +688,43 @@ export interface SimulationConfig {
   /** Shifts are uniform in ±maxShift voxels on each axis. */
   maxShift: number;
   seed: number;
+  /** The optics; without `defocusRange`, imaging.ctf's defocus is every tomogram's. */
   imaging: Imaging;
+  /** Underfocus range (Å) each tomogram's defocus is drawn from, uniformly (module doc); needs imaging.ctf. */
+  defocusRange?: [number, number];
+  /** Largest astigmatism |ΔfU − ΔfV| (Å) a tomogram draws, uniformly, at a uniform angle; absent: none. */
+  astigmatism?: number;
+  /** Total electron dose of each tilt series (e/Å²), collected dose-symmetrically; absent or 0: no dose weighting. */
+  dose?: number;
+  /**
+   * Particles per tomogram (particle i is in tomogram ⌊i / this⌋); absent: one tomogram when every tomogram
+   * would be alike (no defocus range, no astigmatism), else one per particle.
+   */
+  particlesPerTomogram?: number;
+  /** Slab (Å) the particles' centres lie in, uniformly: width along x and y, thickness along z; absent: all at the centre. */
+  specimen?: { width: number; thickness: number };
+}
+
+/**
+ * Sign of the simulated defocus change with depth (RELION's rlnTomoHand, core/defocus.ts): a particle at
+ * larger z′ after the tilt, towards the electron source, is further underfocused.
+ */
+export const SIMULATED_HANDEDNESS = 1;
+
+/**
+ * Acquisition order of a tilt series collected dose-symmetrically (Hagen, Wan & Briggs 2017): the tilt nearest
+ * 0° first, then alternately the next positive and the next negative tilt; returns each tilt's place in that
+ * order. Magnitudes equal within 1e-6 rad count as one step, so ±α from a grid of steps pair up.
+ */
+export function doseSymmetricOrder(angles: ArrayLike<number>): Int32Array {
+  const step = (a: number) => Math.round(Math.abs(a) * 1e6);
+  const order = Array.from({ length: angles.length }, (_, i) => i).sort((i, j) => {
+    const d = step(angles[i]) - step(angles[j]);
+    return d !== 0 ? d : angles[j] - angles[i];
+  });
+  const rank = new Int32Array(angles.length);
+  order.forEach((t, place) => (rank[t] = place));
+  return rank;
 }
 
 /** An invalid simulation parameter; `field` names it (a SimulationConfig key, or ctf.<key>). */
@@ -613,6 +764,7 @@ export function validateSimulationConfig(cfg: SimulationConfig): void {
   }
   const stepDeg = (cfg.tiltStep * 180) / Math.PI;
   check(cfg.tiltStep > 0 && Number.isFinite(cfg.tiltStep), 'tiltStep', `tilt step must be positive, got ${stepDeg}°`);
+  validateAcquisition(cfg, check);
   const ctf = cfg.imaging.ctf;
   if (ctf) {
     check(Number.isFinite(ctf.defocusAngstrom), 'ctf.defocusAngstrom', `defocus must be a finite number, got ${ctf.defocusAngstrom} Å`);
@@ -626,17 +778,65 @@ export function validateSimulationConfig(cfg: SimulationConfig): void {
   }
 }
 
+/** The per-tomogram acquisition settings: each needs a CTF, and each has its own sane range. */
+function validateAcquisition(cfg: SimulationConfig, check: (ok: boolean, field: string, message: string) => void): void {
+  const µm = (a: number) => `${a / 1e4} µm`;
+  const given = (['defocusRange', 'astigmatism', 'dose', 'specimen'] as const).filter((f) => cfg[f] !== undefined);
+  for (const field of given) {
+    check(cfg.imaging.ctf !== null, field, 'describes the CTF of the tilt images, which this simulation has none of');
+  }
+  if (cfg.defocusRange) {
+    const [lo, hi] = cfg.defocusRange;
+    const positive = Number.isFinite(lo) && Number.isFinite(hi) && lo > 0;
+    check(positive, 'defocusRange', `defocus must be a positive underfocus, got ${µm(lo)} to ${µm(hi)}`);
+    check(lo <= hi, 'defocusRange', `the defocus range must run from low to high, got ${µm(lo)} to ${µm(hi)}`);
+  }
+  const astig = cfg.astigmatism;
+  if (astig !== undefined) check(astig >= 0 && Number.isFinite(astig), 'astigmatism', `astigmatism must be ≥ 0, got ${µm(astig)}`);
+  const dose = cfg.dose;
+  if (dose !== undefined) check(dose >= 0 && Number.isFinite(dose), 'dose', `the total dose must be ≥ 0 e/Å², got ${dose}`);
+  const per = cfg.particlesPerTomogram;
+  if (per !== undefined) {
+    check(Number.isInteger(per) && per >= 1, 'particlesPerTomogram', `particles per tomogram must be a whole number ≥ 1, got ${per}`);
+  }
+  const slab = cfg.specimen;
+  if (slab) {
+    const ok = (x: number) => x >= 0 && Number.isFinite(x);
+    const nm = `${slab.width / 10} and ${slab.thickness / 10} nm`;
+    check(ok(slab.width) && ok(slab.thickness), 'specimen', `the specimen's width and thickness must be ≥ 0, got ${nm}`);
+  }
+}
+
 export interface SimulatedParticle {
   index: number;
   /** True pose: particle ≈ Λ_pose(reference). Angles in radians, shift in voxels. */
   pose: Pose;
   volume: Volume;
+  /** Its tomogram (0-based; `DatasetSimulator.tomogram`). */
+  tomogram: number;
+  /** Where its centre lies, Å from its tomogram's centre (x, y, z): the point whose depth sets its defocus. */
+  centre: [number, number, number];
+  /** Every tilt image's CTF at the particle (module doc); absent without a CTF. */
+  ctf?: ParticleCtf;
+}
+
+/** One simulated tilt series: the CTF of each tilt image at the tomogram's centre, in the simulator's tilt order. */
+export interface SimulatedTomogram {
+  index: number;
+  tilts: CentralTiltCtf[];
 }
 
 /** A data set of particles of one model; particle i depends only on (model, config, i). */
 export class DatasetSimulator {
   private readonly tomo: TomographySimulator;
   private readonly grid: DensityGrid;
+
+  /** Seeds of the tomograms' and the particles' placement streams (module doc, Randomness). */
+  private readonly tomogramSeed: number;
+  private readonly placementSeed: number;
+  /** Pre-exposure of each tilt image, e/Å² (0 without dose). */
+  private readonly preExposure: Float64Array;
+  private readonly optics: Optics | null;
 
   constructor(
     private readonly model: DensityModel,
@@ -645,10 +845,55 @@ export class DatasetSimulator {
     validateSimulationConfig(config);
     this.grid = { n: config.n, voxelSize: config.voxelSize, resolution: config.resolution };
     this.tomo = new TomographySimulator(config.n, config.voxelSize, tiltAngles(config.tilt, config.tiltStep), config.imaging);
+    const streams = Rng.derive(config.seed, -1);
+    this.tomogramSeed = streams.nextU32();
+    this.placementSeed = streams.nextU32();
+    const perImage = (config.dose ?? 0) / this.angles.length;
+    this.preExposure = Float64Array.from(doseSymmetricOrder(this.angles), (place) => place * perImage);
+    const ctf = config.imaging.ctf;
+    this.optics = ctf && { voltageKv: ctf.voltageKv, csMillimetre: ctf.csMillimetre, amplitudeContrast: ctf.amplitudeContrast };
   }
 
   get angles(): Float64Array {
     return this.tomo.angles;
+  }
+
+  /** The tomogram particle `index` belongs to (SimulationConfig.particlesPerTomogram). */
+  tomogramOf(index: number): number {
+    const { particlesPerTomogram, defocusRange, astigmatism } = this.config;
+    const alike = defocusRange === undefined && !(astigmatism !== undefined && astigmatism > 0);
+    return particlesPerTomogram !== undefined ? Math.floor(index / particlesPerTomogram) : alike ? 0 : index;
+  }
+
+  /** Tomogram `index`'s tilt series: its defocus and astigmatism drawn from its own stream; null without a CTF. */
+  tomogram(index: number): SimulatedTomogram | null {
+    const ctf = this.config.imaging.ctf;
+    if (!ctf) return null;
+    const rng = Rng.derive(this.tomogramSeed, index);
+    // Three draws always, so switching astigmatism on or off keeps each tomogram's defocus.
+    const [d, a, angle] = [rng.uniform(), rng.uniform(), rng.uniform()];
+    const range = this.config.defocusRange;
+    const defocus = range ? range[0] + (range[1] - range[0]) * d : ctf.defocusAngstrom;
+    const astigmatism = (this.config.astigmatism ?? 0) * a;
+    const tilts = Array.from(this.angles, (tiltAngle, t): CentralTiltCtf => ({
+      angle: tiltAngle,
+      defocusU: defocus + astigmatism / 2,
+      defocusV: defocus - astigmatism / 2,
+      astigmatismAngle: astigmatism > 0 ? Math.PI * angle : 0,
+      preExposure: this.preExposure[t],
+      xTilt: 0,
+    }));
+    return { index, tilts };
+  }
+
+  /** Where particle `index`'s centre lies in its tomogram, Å from the centre: uniform in the specimen slab. */
+  private placement(index: number): [number, number, number] {
+    const slab = this.config.specimen;
+    if (!slab) return [0, 0, 0];
+    const rng = Rng.derive(this.placementSeed, index);
+    const w = slab.width / 2;
+    const t = slab.thickness / 2;
+    return [rng.range(-w, w), rng.range(-w, w), rng.range(-t, t)];
   }
 
   /** Noise-free density in the canonical pose, centre of mass at the box centre. */
@@ -662,7 +907,13 @@ export class DatasetSimulator {
     const s = this.config.maxShift;
     const shift = [rng.range(-s, s), rng.range(-s, s), rng.range(-s, s)];
     const density = renderDensity(this.model, this.grid, { rotation, shift });
-    const volume = this.tomo.simulate(density, this.config.snr, rng);
-    return { index, pose: poseFromMatrix(rotation, shift), volume };
+    const tomogram = this.tomogramOf(index);
+    const centre = this.placement(index);
+    const series = this.tomogram(tomogram);
+    const ctf = series && this.optics ? { optics: this.optics, tilts: tiltCtfsAt(series.tilts, centre, SIMULATED_HANDEDNESS) } : undefined;
+    const volume = this.tomo.simulate(density, this.config.snr, rng, ctf);
+    const particle: SimulatedParticle = { index, pose: poseFromMatrix(rotation, shift), volume, tomogram, centre };
+    if (ctf) particle.ctf = ctf;
+    return particle;
   }
 }

@@ -17,8 +17,9 @@ import { type Euler, eulerToMatrix } from '../core/rotate.ts';
 import { parseSymmetry } from '../core/symmetry.ts';
 import type { Volume } from '../core/volume.ts';
 import type { TiltRange } from '../core/wedge.ts';
-import type { AlignJob, AlignParticle, ParticleAlignment } from '../model/jobs.ts';
+import type { AlignJob, AlignParticle, ParticleAlignment, ParticleCtfRef } from '../model/jobs.ts';
 import { type RankTiming, alignPairs, runAlignJob } from '../mpi/alignWork.ts';
+import { alignmentView } from '../mpi/particleTransfer.ts';
 import { type Execution, runOnRanks } from './execution.ts';
 
 const ALIGN_RANK = fileURLToPath(new URL('../mpi/alignRank.ts', import.meta.url));
@@ -42,7 +43,8 @@ export interface AlignSettings extends RefinementSettings {
 }
 
 /** A particle to align and the reference it is aligned to. */
-export interface AlignTarget {
+/** A particle to align; its CTF (if any) makes the comparison CTF-aware (mpi/particleTransfer.ts alignmentView). */
+export interface AlignTarget extends ParticleCtfRef {
   name: string;
   path: string;
   tilt: TiltRange;
@@ -72,7 +74,7 @@ export async function findCandidates(
       reference = await read.reference(target.reference);
       references.set(target.reference, reference);
     }
-    const volume = await read.particle(target);
+    const volume = await alignmentView(target.name, target, await read.particle(target));
     const found = frmCandidates(reference, volume, {
       bandwidth: settings.bandwidth, topN: settings.candidates, wedgeParticle: target.tilt, symmetry, ...localSearch(target, settings.angularRange),
     });
@@ -111,6 +113,33 @@ export interface AlignmentOutcome {
   ranks: RankTiming[] | null;
   /** Particle × candidate refinements. */
   pairs: number;
+}
+
+/** Mean CCC of the particles that refined (a failed particle's CCC is a placeholder); NaN if none did. */
+export function meanRefinedCcc(results: readonly ParticleAlignment[]): number {
+  const refined = results.filter((r) => !r.failed);
+  return refined.reduce((sum, r) => sum + r.ccc, 0) / refined.length;
+}
+
+/**
+ * What a scientist should know about an alignment besides its poses: particles none of whose candidates
+ * refined (left out of averages), candidates that failed, refinements stopped at their iteration cap.
+ */
+export function alignmentWarnings(results: readonly ParticleAlignment[]): string[] {
+  const lines: string[] = [];
+  const failed = results.filter((r) => r.failed);
+  if (failed.length > 0) {
+    const named = failed.slice(0, 5).map((r) => r.name).join(', ');
+    lines.push(
+      `warning: ${failed.length} particle(s) could not be refined from any candidate (${named}${failed.length > 5 ? ', …' : ''}): ` +
+        `${failed[0].candidateFailures[0]?.reason ?? 'no reason recorded'}; they keep their input pose and are left out of averages`,
+    );
+  }
+  const candidateFailures = results.reduce((sum, r) => sum + (r.failed ? 0 : r.candidateFailures.length), 0);
+  if (candidateFailures > 0) lines.push(`note: ${candidateFailures} candidate refinement(s) failed; their particles kept their best valid candidate`);
+  const capped = results.reduce((sum, r) => sum + r.capped, 0);
+  if (capped > 0) lines.push(`note: ${capped} refinement(s) stopped at the iteration cap (sag.maxEpochs) before converging`);
+  return lines;
 }
 
 /** Refines every pair of `job` and writes its outputs; progress counts pairs. */

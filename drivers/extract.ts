@@ -112,6 +112,9 @@ export async function extractParticles(
         const rest = [0, 1, 2].map((k) => (centre[k] - at[k]) / binning);
         const next: Particle = { ...p, image, clipped: cut.clipped };
         delete next.subtomogramRotation;
+        // A CTF volume of the source (a pseudo-subtomogram's weights) does not describe the box cut here: the
+        // new box's CTF comes from its tomogram's tilt series.
+        delete next.ctfImage;
         if (pose) next.pose = poseFromMatrix(eulerToMatrix(pose), rest);
         extracted.set(p, next);
         if (cut.clipped) clipped++;

@@ -30,6 +30,11 @@ else
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null
 fi
 
+# --- Slurm, for the Slurm executor's tests (a one-node cluster made by test/helpers/slurm.sh) --------------
+# slurmctld, slurmd, their client commands, slurmdbd with MariaDB (sacct needs accounting) and munge; the
+# helper owns the package list and installs only what is missing.
+"$repo/test/helpers/slurm.sh" install 2>&1 | sed 's/^\[slurm\]/[install]/'
+
 # --- Node.js dependencies ---------------------------------------------------------------------------
 # ≥ 20.6: the `subtomo` bin registers tsx's loader with module.register.
 if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 6) ? 0 : 1)'; then

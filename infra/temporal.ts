@@ -3,6 +3,9 @@
  * survive a server restart. The server runs detached; its pid, address and database are recorded in a
  * state dir so a later `startServer` with the same settings reuses it and `stopServer` can find it.
  *
+ * The server knows subtomo's search attributes (model/searchAttributes.ts): registered by `start-dev
+ * --search-attribute` when it starts, and added to a reused server (or an older database) that lacks them.
+ *
  * State dir (default `<repo>/.subtomo/server/`): `temporal.pid` (bare pid, for shell use), `server.json`
  * (the full record), `temporal.log` (server output, appended), `temporal.sqlite` (default database).
  */
@@ -14,6 +17,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { SUBTOMO_SEARCH_ATTRIBUTES } from '../model/searchAttributes.ts';
 import { processAlive } from '../os/process.ts';
 
 export const DEFAULT_PORT = 7233;
@@ -230,9 +234,35 @@ async function ensureRetention(address: string, bin: string, timeoutMs: number):
   }
 }
 
+/** `NAME=Type` of every subtomo search attribute, as `start-dev --search-attribute` takes them. */
+function searchAttributeFlags(): string[] {
+  return Object.values(SUBTOMO_SEARCH_ATTRIBUTES).flatMap((a) => ['--search-attribute', `${a.name}=${a.type}`]);
+}
+
+/** Registers the subtomo search attributes the namespace lacks (a server started without them, an older database). */
+async function ensureSearchAttributes(address: string, bin: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const listed = await runCli(bin, ['operator', 'search-attribute', 'list', '-n', NAMESPACE, '--address', address, '-o', 'json']);
+    if (listed.ok) {
+      const known = (JSON.parse(listed.stdout) as { customAttributes?: Record<string, string> }).customAttributes ?? {};
+      const missing = Object.values(SUBTOMO_SEARCH_ATTRIBUTES).filter((a) => !(a.name in known));
+      if (missing.length === 0) return;
+      for (const a of missing) {
+        const created = await runCli(bin, ['operator', 'search-attribute', 'create', '-n', NAMESPACE, '--name', a.name, '--type', a.type, '--address', address]);
+        if (!created.ok && Date.now() > deadline) throw new Error(`could not register search attribute ${a.name} at ${address}: ${created.stderr.trim()}`);
+      }
+    } else if (Date.now() > deadline) {
+      throw new Error(`could not list the search attributes of namespace '${NAMESPACE}' at ${address}: ${listed.stderr.trim()}`);
+    }
+    await sleep(200);
+  }
+}
+
 /**
  * Start a dev server (or reuse the one recorded in the state dir if it is alive, answers, and has the same
- * port and database). Resolves once it is SERVING and the namespace retention is 720 h.
+ * port and database). Resolves once it is SERVING, the namespace retention is 720 h and the subtomo search
+ * attributes are registered.
  */
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
   const t0 = performance.now();
@@ -287,6 +317,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       describeFailure: () => logTail(f.log),
     });
     await ensureRetention(previous.address, bin, timeoutMs);
+    await ensureSearchAttributes(previous.address, bin, timeoutMs);
     return handle(previous, true);
   }
   if (previous) await forgetRecord(stateDir);
@@ -297,7 +328,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     }
   }
 
-  const args = ['server', 'start-dev', '--db-filename', dbFile, '--ip', ip, '--port', String(port), '--log-level', 'warn'];
+  const args = ['server', 'start-dev', '--db-filename', dbFile, '--ip', ip, '--port', String(port), '--log-level', 'warn', ...searchAttributeFlags()];
   args.push(...(uiPort === null ? ['--headless'] : ['--ui-port', String(uiPort)]));
   const logFd = openSync(f.log, 'a');
   writeSync(logFd, `\n=== ${new Date().toISOString()} ${bin} ${args.join(' ')}\n`);
@@ -316,6 +347,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   try {
     await waitUntilServing(address, { bin, timeoutMs, stillRunning: () => !exited, describeFailure: () => logTail(f.log) });
     await ensureRetention(address, bin, timeoutMs);
+    await ensureSearchAttributes(address, bin, timeoutMs);
   } catch (err) {
     await stopPid(rec.pid, stateDir);
     throw err;

@@ -102,6 +102,22 @@ export function poseInTomogram(particle: Pick<Particle, 'pose' | 'subtomogramRot
   return composePoses(poseFromMatrix(particle.subtomogramRotation, [0, 0, 0]), particle.pose);
 }
 
+/**
+ * Where the particle's centre lies, in Å from its tomogram's centre along the tomogram's axes: its position
+ * moved by its pose's shift (in the box's voxels of `voxelSize` Å, turned into the tomogram's axes by S), as
+ * RELION 5's ParticleSet::getPosition moves the coordinate by −A_subtomogram·origin (particle_set.cpp): the
+ * point whose depth sets the particle's defocus (core/defocus.ts).
+ */
+export function particleCentreAngstrom(
+  particle: Pick<Particle, 'position' | 'pose' | 'subtomogramRotation'> & { position: TomogramPosition },
+  tomogram: TomogramGeometry,
+  voxelSize: number,
+): Vec3 {
+  const c = centredAngstrom(particle.position, tomogram);
+  const pose = poseInTomogram(particle);
+  return pose ? [c[0] + pose.tx * voxelSize, c[1] + pose.ty * voxelSize, c[2] + pose.tz * voxelSize] : c;
+}
+
 // Poses equal within these are written back as the cells they were read from (no re-derived digits).
 export const SAME_ANGLE = 1e-12;
 const SAME_SHIFT = 1e-9;

@@ -7,13 +7,21 @@
  * rlnTomoReconstructedTomogram; the Half1/Half2 variants name the odd/even-frame tomograms); rlnVoltage,
  * rlnSphericalAberration, rlnAmplitudeContrast; rlnTomoTiltSeriesStarFile, the per-tilt STAR whose block
  * is named after the tomogram (TomogramSet::read), one row per tilt image: rlnTomoNominalStageTiltAngle
- * and, after alignment, rlnTomoYTilt (degrees), rlnDefocusU/V (Å), rlnDefocusAngle (degrees),
- * rlnMicrographPreExposure (e/Å²). RELION 4.0's tomograms.star has no per-tilt files: the per-tilt blocks
- * follow data_global in the same file (TomogramSet::read converts them the same way) and hold projection
- * matrices rather than tilt angles.
+ * and, after alignment, rlnTomoYTilt, rlnTomoXTilt and rlnTomoZRot (degrees), rlnDefocusU/V (Å),
+ * rlnDefocusAngle (degrees), rlnMicrographPreExposure (e/Å²). RELION 4.0's tomograms.star has no per-tilt
+ * files: the per-tilt blocks follow data_global in the same file (TomogramSet::read converts them the same
+ * way) and hold projection matrices rather than tilt angles.
  *
  * The tilt angle of an image is rlnTomoYTilt when present (the alignment's tilt about y, with which the
- * tomogram was reconstructed), else the nominal stage tilt. The reconstructed tomogram's size is
+ * tomogram was reconstructed), else the nominal stage tilt.
+ *
+ * CTF (core/defocus.ts has how RELION turns these into the CTF at a particle): rlnDefocusU/V are the tilt
+ * image's defocus at the tomogram's centre, rlnTomoXTilt (default 0) moves depths, rlnTomoHand (data_global)
+ * signs the defocus change with depth and rlnTomoDefocusSlope (default 1) scales it. rlnDefocusAngle is measured
+ * in the raw tilt image, whose axes are the tomogram's turned by rlnTomoZRot (the Rz of the projection,
+ * Tomogram::setProjectionMatrix), so the angle from the tilted x axis x′ of our CTF model is rlnDefocusAngle −
+ * rlnTomoZRot (0 when absent). Per-tilt CTF scale factors, B-factors and phase shifts (rlnCtfScalefactor,
+ * rlnCtfBfactor, rlnPhaseShift) are not read. The reconstructed tomogram's size is
  * rlnTomoSize / binning rounded as relion_tomo_reconstruct_tomogram rounds it (x, y: nearest; z: down;
  * programs/reconstruct_tomogram.cpp), and its centre, where RELION 5's centred coordinates are measured
  * from, is rlnTomoSize / 2 / binning (io/positions.ts).
@@ -21,6 +29,7 @@
 import { resolve } from 'node:path';
 import { radians } from '../core/rotate.ts';
 import type { TiltImage, Tomogram } from '../model/particles.ts';
+import type { StarTable } from './star.ts';
 import {
   type StarDocument,
   cellFinite,
@@ -32,7 +41,6 @@ import {
   readStarDocument,
   starWhere,
 } from './starcells.ts';
-import type { StarTable } from './star.ts';
 
 const SIZE = ['rlnTomoSizeX', 'rlnTomoSizeY', 'rlnTomoSizeZ'] as const;
 const HALVES = ['rlnTomoReconstructedTomogramHalf1', 'rlnTomoReconstructedTomogramHalf2'] as const;
@@ -52,6 +60,8 @@ export async function readRelionTomograms(path: string, base: string): Promise<T
   const hasSize = hasColumnGroup(doc, global, SIZE);
   const hasHalves = hasColumnGroup(doc, global, HALVES);
   const files = [doc.path];
+  // Per-tilt STAR files by path: tomograms may share one, each with its own block (RELION reads block `name`).
+  const perTiltFiles = new Map<string, Promise<StarDocument>>();
   const seen = new Map<string, number>();
   const tomograms: Tomogram[] = [];
   for (let r = 0; r < global.rows.length; r++) {
@@ -86,8 +96,12 @@ export async function readRelionTomograms(path: string, base: string): Promise<T
     if (voltageKv !== undefined && csMillimetre !== undefined && amplitudeContrast !== undefined) {
       tomogram.optics = { voltageKv, csMillimetre, amplitudeContrast };
     }
+    const handedness = num('rlnTomoHand');
+    if (handedness !== undefined) tomogram.handedness = handedness;
+    const slope = num('rlnTomoDefocusSlope');
+    if (slope !== undefined) tomogram.defocusSlope = slope;
     const tilts = hasColumn(global, 'rlnTomoTiltSeriesStarFile')
-      ? await tiltSeriesFile(doc, global, r, name, base, files)
+      ? await tiltSeriesFile(doc, global, r, name, base, files, perTiltFiles)
       : tiltImages(doc, findBlock(doc, name));
     if (tilts) tomogram.tilts = tilts;
     tomograms.push(tomogram);
@@ -103,12 +117,16 @@ async function tiltSeriesFile(
   name: string,
   base: string,
   files: string[],
+  perTiltFiles: Map<string, Promise<StarDocument>>,
 ): Promise<TiltImage[] | undefined> {
   const path = resolve(base, cellText(doc, global, r, 'rlnTomoTiltSeriesStarFile'));
-  const tilts = await readStarDocument(path).catch((err: Error) => {
+  if (!perTiltFiles.has(path)) {
+    perTiltFiles.set(path, readStarDocument(path));
+    files.push(path);
+  }
+  const tilts = await perTiltFiles.get(path)!.catch((err: Error) => {
     throw new Error(`${starWhere(doc, global, r, 'rlnTomoTiltSeriesStarFile')}: ${err.message}`);
   });
-  files.push(path);
   const block = findBlock(tilts, name) ?? (tilts.tables.length === 1 ? tilts.tables[0] : undefined);
   if (!block) throw new Error(`${path}: no data_${name} block with the tilt images of tomogram ${name}`);
   return tiltImages(tilts, block);
@@ -123,13 +141,14 @@ function tiltImages(doc: StarDocument, block: StarTable | undefined): TiltImage[
     const num = (label: string) => optionalFinite(doc, block, f, label);
     const angle = cellFinite(doc, block, f, angleLabel);
     if (!(angle >= -90 && angle <= 90)) throw new Error(`${starWhere(doc, block, f, angleLabel)} is ${angle}°; expected a tilt within ±90°`);
-    const image: TiltImage = { angle: radians(angle) };
-    const ctfLabels = ['rlnDefocusU', 'rlnDefocusV', 'rlnDefocusAngle', 'rlnMicrographPreExposure'];
-    const [defocusU, defocusV, astigmatism, preExposure] = ctfLabels.map(num);
+    const image: TiltImage = { angle: radians(angle), source: starWhere(doc, block, f) };
+    const ctfLabels = ['rlnDefocusU', 'rlnDefocusV', 'rlnDefocusAngle', 'rlnMicrographPreExposure', 'rlnTomoXTilt', 'rlnTomoZRot'];
+    const [defocusU, defocusV, astigmatism, preExposure, xTilt, zRot] = ctfLabels.map(num);
     if (defocusU !== undefined) image.defocusU = defocusU;
     if (defocusV !== undefined) image.defocusV = defocusV;
-    if (astigmatism !== undefined) image.astigmatismAngle = radians(astigmatism);
+    if (astigmatism !== undefined) image.astigmatismAngle = radians(astigmatism - (zRot ?? 0));
     if (preExposure !== undefined) image.preExposure = preExposure;
+    if (xTilt !== undefined) image.xTilt = radians(xTilt);
     return image;
   });
 }

@@ -24,9 +24,10 @@
  *
  * Writing. Into the flavour a list was read from, every block, column and row is kept as read and only
  * poses, class, half-set and scores are replaced (columns for them are appended when the file had none).
- * Into another flavour, fresh blocks carry what maps: names, tomogram, coordinates, images, poses, class,
- * half-set, tilt range and scores; whatever else the source had (optics groups, CTF values, priors, …) is
- * dropped.
+ * Into another flavour, fresh blocks carry what maps: names, tomogram, coordinates, images, CTF volumes with
+ * rlnCtfDataAreCtfPremultiplied (which says what they hold), poses, class, half-set, tilt range and scores;
+ * whatever else the source had (optics groups, CTF values, priors, …) is dropped. The per-tilt CTF stays in
+ * the tomogram set (tomograms.star), which subtomo reads and never rewrites.
  */
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -36,6 +37,7 @@ import { type TiltRange, tiltRangeDegrees, validateTilt } from '../core/wedge.ts
 import type { ListFormat, Optics, Particle, ParticleList, Tomogram } from '../model/particles.ts';
 import { readMrcHeader } from './mrc.ts';
 import { SAME_ANGLE, centredAngstrom, poseInTomogram, positionInFrame, samePose } from './positions.ts';
+import { RELION_POSE_COLUMNS, type StarTable, type StarValue, poseFromRelion, poseToRelion } from './star.ts';
 import {
   type StarDocument,
   cellFinite,
@@ -45,14 +47,16 @@ import {
   hasColumnGroup,
   starWhere,
 } from './starcells.ts';
-import { RELION_POSE_COLUMNS, type StarTable, type StarValue, poseFromRelion, poseToRelion } from './star.ts';
 
 export type RelionFormat = Exclude<ListFormat, 'dynamo'>;
 
 /** subtomo's own columns (RELION keeps unknown labels): the missing wedge's tilt range, in degrees. */
 export const TILT_MIN_COLUMN = 'subtomoTiltMinDeg';
 export const TILT_MAX_COLUMN = 'subtomoTiltMaxDeg';
-/** subtomo's alignment scores: CCC, d = 2 − 2·CCC, refinement iterations, 1-based winning FRM candidate. */
+/**
+ * subtomo's alignment scores: CCC, d = 2 − 2·CCC, refinement iterations, 1-based winning FRM candidate
+ * (0: none of the particle's candidates could be refined; it kept its input pose and CCC 0).
+ */
 export const ALIGNMENT_COLUMNS = ['subtomoCcc', 'subtomoDissimilarity', 'subtomoIterations', 'subtomoFrmCandidate'] as const;
 /** 1 when the particle's box reached beyond its tomogram at extraction (that part holds the tomogram's mean). */
 export const CLIPPED_COLUMN = 'subtomoClipped';
@@ -66,6 +70,8 @@ const COORDINATES = ['rlnCoordinateX', 'rlnCoordinateY', 'rlnCoordinateZ'] as co
 const CENTRED = ['rlnCenteredCoordinateXAngst', 'rlnCenteredCoordinateYAngst', 'rlnCenteredCoordinateZAngst'] as const;
 const TILT_COLUMNS = [TILT_MIN_COLUMN, TILT_MAX_COLUMN] as const;
 const OPTICS_LABELS = ['rlnVoltage', 'rlnSphericalAberration', 'rlnAmplitudeContrast'] as const;
+/** 1: the subtomograms carry one factor of their CTF already, and rlnCtfImage holds CTF² (io/ctfImage.ts). */
+const PREMULTIPLIED = 'rlnCtfDataAreCtfPremultiplied';
 
 /**
  * The RELION project directory a STAR file's relative names refer to: the nearest directory at or above
@@ -314,6 +320,8 @@ export async function relionParticleList(doc: StarDocument, format: RelionFormat
   if (boxSize !== undefined) list.boxSize = boxSize;
   const optics = opticsOf(doc, table, groups);
   if (optics) list.optics = optics;
+  const premultiplied = opticsValue(doc, table, groups, PREMULTIPLIED);
+  if (premultiplied !== undefined) list.ctfPremultiplied = premultiplied === 1;
   return list;
 }
 
@@ -539,6 +547,9 @@ function freshTables(list: ParticleList, format: RelionFormat, base?: string): S
     addOptics('rlnImageSize', list.boxSize);
     addOptics('rlnImageDimensionality', 3);
   }
+  const withCtfImages = withImages && requireAll(list, (p) => p.ctfImage, 'CTF image');
+  // What the CTF volumes hold goes with them (io/ctfImage.ts): CTF² of premultiplied data, else the CTF.
+  if (withCtfImages && list.ctfPremultiplied !== undefined) addOptics(PREMULTIPLIED, list.ctfPremultiplied ? 1 : 0);
 
   const columns: string[] = [];
   const cells: ((p: Particle) => StarValue[])[] = [];
@@ -564,7 +575,7 @@ function freshTables(list: ParticleList, format: RelionFormat, base?: string): S
     }
   }
   if (withImages) add(['rlnImageName'], (p) => [path(p.image!)]);
-  if (withImages && requireAll(list, (p) => p.ctfImage, 'CTF image')) add(['rlnCtfImage'], (p) => [path(p.ctfImage!)]);
+  if (withCtfImages) add(['rlnCtfImage'], (p) => [path(p.ctfImage!)]);
   // Warp knows no subtomogram rotation: its poses are in the tomogram's axes.
   const composed = format === 'warp';
   if (!composed && list.particles.some((p) => p.subtomogramRotation)) add(SUBTOMOGRAM_ANGLES, subtomogramValues);

@@ -164,6 +164,15 @@ export function fitToSampling(v: Volume, target: Pick<Sampling, 'n' | 'voxelSize
   return { volume: out, changes };
 }
 
+/**
+ * A map made elsewhere (a reference) read onto the particles' sampling with `fitToSampling`. An EM file carries
+ * no voxel size: it is taken to be the target's. An MRC header's is believed.
+ */
+export async function readMapFitted(path: string, target: Pick<Sampling, 'n' | 'voxelSize'>): Promise<{ volume: Volume; changes: string[] }> {
+  const original = await readVolume(path, formatOf(path) === 'em' ? { voxelSize: target.voxelSize } : {});
+  return fitToSampling(original, target);
+}
+
 /** `v` in an m³ box with the same centre voxel (floor(n/2) ↦ m/2); new voxels take the mean of v's faces. */
 function recentred(v: Volume, m: number): Volume {
   const n = v.n;

@@ -4,8 +4,8 @@
  * (it travels in Temporal payloads) and validating it again returns it unchanged. Defaults shared with the
  * CLI come from model/defaults.ts; those below are the campaign's own.
  */
-import { ALIGNMENT_DEFAULTS, MAX_BOX, SIMULATION_DEFAULTS, defaultMaskRadius } from './defaults.ts';
-import type { SagSettings } from './jobs.ts';
+import { ALIGNMENT_DEFAULTS, CLASSIFY_DEFAULTS, MAX_BOX, SIMULATION_DEFAULTS, defaultMaskRadius } from './defaults.ts';
+import type { MpiExecutor, MpiRanks, SagSettings, SlurmSettings } from './jobs.ts';
 import { ALIGN_METHODS, type AlignMethod } from './methods.ts';
 import { parseSymmetryName } from './symmetry.ts';
 
@@ -20,12 +20,29 @@ export interface SimulatedData {
   tiltMax: number;
   tiltStep: number;
   seed: number;
-  /** Atomic model (PDB/mmCIF); absent → the built-in GroEL-like phantom. */
-  pdb?: string;
+  /**
+   * Atomic model (PDB/mmCIF); absent → the built-in GroEL-like phantom. A list is a mixture: particles are drawn
+   * from the models in proportion to `fractions` (default equal), each model its biological assembly unless its
+   * `assembly` entry is false (the file's atoms only: 1OEL alone is one GroEL7 ring).
+   */
+  pdb?: string | string[];
+  fractions?: number[];
+  assembly?: boolean[];
   resolution: number;
   maxShift: number;
-  /** CTF underfocus in µm (the design's default is 6 µm: first CTF zero near 34 Å). */
-  defocus: number;
+  /**
+   * CTF underfocus in µm (the design's default is 6 µm: first CTF zero near 34 Å), or a range [min, max]
+   * each tomogram draws its defocus from (config: `[3, 7]` or `"3:7"`).
+   */
+  defocus: number | [number, number];
+  /** Largest astigmatism |U − V| in µm a tomogram draws; absent: none. */
+  astigmatism?: number;
+  /** Total dose of each tilt series, e/Å², collected dose-symmetrically; absent: no dose weighting. */
+  dose?: number;
+  /** Slab the particles lie in, nm: [width, thickness] (the defocus gradient of a tilted specimen); absent: at the centre. */
+  specimen?: [number, number];
+  /** Particles per tomogram; absent: one tomogram unless a defocus range or astigmatism gives each particle its own. */
+  particlesPerTomogram?: number;
 }
 
 /** A user's particles: a list in any format io/particles.ts reads (the field keeps the name `star`). */
@@ -69,6 +86,10 @@ export interface CampaignConfig {
     hostfile?: string;
     /** How mpirun runs the ranks (cluster networks, timeouts); absent = the defaults. */
     mpi?: MpiOptions;
+    /** 'slurm': the MPI steps are submitted to Slurm (mpi/slurmJob.ts). Stored only then: absent = local. */
+    executor?: MpiExecutor;
+    /** sbatch options of the MPI steps' jobs (executor slurm only); stored only when given. */
+    slurm?: SlurmSettings;
   };
   /**
    * Soft sphere alignment and FSC mask, in voxels. Without a radius the campaign takes the default of the
@@ -98,6 +119,32 @@ export interface CampaignConfig {
    * ±40°). EMAN2's e2spt_refine aligns even to odd this way; RELION does not. Absent = off.
    */
   registerHalves?: true;
+  /**
+   * Multi-reference classification after the averaging iterations (core/classify.ts, docs/classification.md):
+   * the last poses split into `classes` random subsets, then MCO-A iterations. Absent: one structure.
+   */
+  classification?: ClassificationConfig;
+  /**
+   * false: align and average with the binary wedge even where the particles carry CTFs (per-tilt defocus from
+   * the tomogram set, or simulated ones). Absent: the CTF is used whenever the data have one.
+   */
+  ctf?: false;
+}
+
+/** `classification:` of a campaign; optional fields default to model/defaults.ts CLASSIFY_DEFAULTS. */
+export interface ClassificationConfig {
+  classes: number;
+  /** Default CLASSIFY_DEFAULTS.iterations. */
+  iterations: number;
+  /** Smallest class kept; default CLASSIFY_DEFAULTS.minSizeFraction × particles / classes, at least 2. */
+  minClassSize?: number;
+  /** MCO-AC's starting temperature (0: MCO-A) and its cooling factor per iteration. */
+  temperature?: number;
+  cooling?: number;
+  /** Stop when at most this fraction of the particles changed class. */
+  stopChanged?: number;
+  /** Low-pass of the starting class references, Å. */
+  initialLowpass?: number;
 }
 
 /**
@@ -185,13 +232,17 @@ const nonNegative = (x: number) => (x >= 0 ? null : 'must be ≥ 0');
 const tiltAngle = (x: number) => (Math.abs(x) <= 90 ? null : 'must be within ±90 degrees');
 
 const KNOWN = {
-  top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'reference', 'symmetry', 'seed', 'registerHalves'],
-  simulate: ['kind', 'simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'resolution', 'maxShift', 'defocus'],
+  top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'reference', 'symmetry', 'seed',
+    'registerHalves', 'classification', 'ctf'],
+  classification: ['classes', 'iterations', 'minClassSize', 'temperature', 'cooling', 'stopChanged', 'initialLowpass'],
+  simulate: ['kind', 'simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'fractions', 'assembly', 'resolution',
+    'maxShift', 'defocus', 'astigmatism', 'dose', 'specimen', 'particlesPerTomogram'],
   star: ['kind', 'star', 'tomograms', 'tiltRange', 'pixelSize', 'classNumber', 'extract'],
   extract: ['box', 'binning'],
-  alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'angularRange', 'sag', 'mpiRanks', 'hostfile', 'mpi'],
+  alignment: ['method', 'candidates', 'bandwidth', 'maxShift', 'angularRange', 'sag', 'mpiRanks', 'hostfile', 'mpi', 'executor', 'slurm'],
   mpi: ['mca', 'args', 'readyTimeout', 'stallTimeout'],
-  sag: ['batchSize', 'maxEpochs', 'tolerance', 'lambda'],
+  slurm: ['partition', 'account', 'nodes', 'ntasksPerNode', 'cpusPerTask', 'time', 'mem', 'qos', 'extraArgs'],
+  sag: ['batchSize', 'maxEpochs', 'tolerance', 'gradientTolerance', 'lambda'],
   mask: ['radius', 'edge'],
 };
 
@@ -230,10 +281,66 @@ function parseData(raw: Raw): SimulatedData | StarData {
     seed: num(data, 'seed', p, SIMULATION_DEFAULTS.seed, nonNegativeInt),
     resolution: num(data, 'resolution', p, SIMULATION_DEFAULTS.resolution, positive),
     maxShift: num(data, 'maxShift', p, SIMULATION_DEFAULTS.maxShift, nonNegative),
-    defocus: num(data, 'defocus', p, SIMULATION_DEFAULTS.defocusMicron, positive),
+    defocus: parseDefocus(data),
   };
-  if (data.pdb !== undefined) out.pdb = str(data, 'pdb', p);
+  if (data.pdb !== undefined) Object.assign(out, parseModels(data));
+  // Stored only when given, so configs without them keep their content hash (and their workflow ids).
+  if (data.astigmatism !== undefined) out.astigmatism = num(data, 'astigmatism', p, undefined, nonNegative);
+  if (data.dose !== undefined) out.dose = num(data, 'dose', p, undefined, nonNegative);
+  if (data.particlesPerTomogram !== undefined) out.particlesPerTomogram = num(data, 'particlesPerTomogram', p, undefined, positiveInt);
+  if (data.specimen !== undefined) {
+    const s = data.specimen;
+    if (!Array.isArray(s) || s.length !== 2 || s.some((x) => typeof x !== 'number' || !(x >= 0) || !Number.isFinite(x))) {
+      throw new ConfigError('data.specimen', `must be [width, thickness] in nm, both ≥ 0, e.g. [800, 150], got ${JSON.stringify(s)}`);
+    }
+    out.specimen = [s[0], s[1]];
+  }
   return out;
+}
+
+/** `data.pdb` (one file, or a mixture's list) with the mixture's `fractions` and `assembly` lists, checked. */
+function parseModels(data: Raw): Pick<SimulatedData, 'pdb' | 'fractions' | 'assembly'> {
+  if (!Array.isArray(data.pdb)) {
+    for (const field of ['fractions', 'assembly']) {
+      if (data[field] !== undefined) throw new ConfigError(`data.${field}`, 'describes a mixture: give data.pdb as a list of models');
+    }
+    return { pdb: str(data, 'pdb', 'data.') };
+  }
+  const pdb = data.pdb as unknown[];
+  if (pdb.length === 0 || pdb.some((x) => typeof x !== 'string' || x === '')) throw new ConfigError('data.pdb', 'must be a file or a non-empty list of files');
+  const list = <T>(field: string, ok: (x: unknown) => boolean, rule: string): T[] | undefined => {
+    const v = data[field];
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.length !== pdb.length || !v.every(ok)) {
+      throw new ConfigError(`data.${field}`, `must be a list of ${pdb.length} ${rule}, one per model of data.pdb, got ${JSON.stringify(v)}`);
+    }
+    return v as T[];
+  };
+  const fractions = list<number>('fractions', (x) => typeof x === 'number' && x > 0 && Number.isFinite(x), 'positive numbers');
+  const assembly = list<boolean>('assembly', (x) => typeof x === 'boolean', 'true/false');
+  return { pdb: pdb as string[], ...(fractions && { fractions }), ...(assembly && { assembly }) };
+}
+
+/** The models of a simulated data set: path, share of the particles and whether its assembly is built. */
+export function modelsOf(data: SimulatedData): { pdb?: string; fraction: number; assembly: boolean }[] {
+  if (data.pdb === undefined) return [{ fraction: 1, assembly: true }];
+  const files = typeof data.pdb === 'string' ? [data.pdb] : data.pdb;
+  return files.map((pdb, k) => ({ pdb, fraction: data.fractions?.[k] ?? 1, assembly: data.assembly?.[k] ?? true }));
+}
+
+/** `data.defocus`: µm, one number (every tomogram) or a range [min, max] / "min:max" each tomogram draws from. */
+function parseDefocus(data: Raw): number | [number, number] {
+  const v = data.defocus;
+  if (v === undefined || typeof v === 'number') return num(data, 'defocus', 'data.', SIMULATION_DEFAULTS.defocusMicron, positive);
+  const range = typeof v === 'string' ? v.split(':').map((x) => (x.trim() === '' ? NaN : Number(x))) : v;
+  if (!Array.isArray(range) || range.length !== 2 || range.some((x) => typeof x !== 'number' || !Number.isFinite(x))) {
+    const got = JSON.stringify(v);
+    throw new ConfigError('data.defocus', `must be an underfocus in µm (6) or a range [min, max] or "min:max" (e.g. [3, 7]), got ${got}`);
+  }
+  const [lo, hi] = range as [number, number];
+  if (!(lo > 0)) throw new ConfigError('data.defocus', `must be a positive underfocus, got ${lo} µm`);
+  if (lo > hi) throw new ConfigError('data.defocus', `the range must run from low to high, got ${lo} to ${hi} µm`);
+  return [lo, hi];
 }
 
 /**
@@ -270,9 +377,186 @@ function parseSag(raw: Raw): SagSettings | undefined {
   if (raw.batchSize !== undefined) sag.batchSize = num(raw, 'batchSize', p, undefined, positiveInt);
   if (raw.maxEpochs !== undefined) sag.maxEpochs = num(raw, 'maxEpochs', p, undefined, nonNegativeInt);
   if (raw.tolerance !== undefined) sag.tolerance = num(raw, 'tolerance', p, undefined, nonNegative);
+  if (raw.gradientTolerance !== undefined) sag.gradientTolerance = num(raw, 'gradientTolerance', p, undefined, nonNegative);
   if (raw.lambda !== undefined) sag.lambda = num(raw, 'lambda', p, undefined, nonNegative);
   return Object.keys(sag).length > 0 ? sag : undefined;
 }
+
+export const MPI_EXECUTORS: readonly MpiExecutor[] = ['local', 'slurm'];
+
+/**
+ * A Slurm time limit in seconds, from sbatch's formats (sbatch(1) --time): "minutes", "minutes:seconds",
+ * "hours:minutes:seconds", "days-hours", "days-hours:minutes", "days-hours:minutes:seconds"; null if `text` is
+ * none of them. Slurm keeps limits in whole minutes, rounding seconds up.
+ */
+export function slurmTimeSeconds(text: string): number | null {
+  const days = /^(\d+)-(\d+)(?::(\d+)(?::(\d+))?)?$/.exec(text);
+  if (days) {
+    const [d, h, m, sec] = days.slice(1).map((x) => Number(x ?? 0));
+    return ((d * 24 + h) * 60 + m) * 60 + sec;
+  }
+  const parts = /^\d+(:\d+){0,2}$/.test(text) ? text.split(':').map(Number) : null;
+  if (!parts) return null;
+  if (parts.length === 1) return parts[0] * 60;
+  if (parts.length === 2) return parts[0] * 60 + parts[1];
+  return (parts[0] * 60 + parts[1]) * 60 + parts[2];
+}
+
+/**
+ * sbatch options that subtomo sets itself (the job is found again by its name, followed through its output
+ * files, sized by the rank count) or that have a field of their own: refused in `extraArgs`.
+ */
+const SLURM_OWN_OPTIONS: Readonly<Record<string, string>> = (() => {
+  const field = (name: string, flag: string) => `set it with ${name} (alignment.slurm.${name}, --slurm-${flag})`;
+  const reasons: [string[], string][] = [
+    [['--job-name', '-J'], 'subtomo names the job after its step, to find it again'],
+    [['--output', '-o', '--error', '-e'], 'subtomo follows the job through output files of its own'],
+    [['--ntasks', '-n'], 'the task count is the MPI rank count'],
+    [['--chdir', '-D'], 'subtomo sets the working directory'],
+    [['--array', '-a', '--wrap'], 'an MPI step is one job of the batch script subtomo writes'],
+    [['--parsable'], 'subtomo reads the job id itself'],
+    [['--partition', '-p'], field('partition', 'partition')],
+    [['--account', '-A'], field('account', 'account')],
+    [['--nodes', '-N'], field('nodes', 'nodes')],
+    [['--ntasks-per-node'], field('ntasksPerNode', 'ntasks-per-node')],
+    [['--cpus-per-task', '-c'], field('cpusPerTask', 'cpus-per-task')],
+    [['--time', '-t'], field('time', 'time')],
+    [['--mem'], field('mem', 'mem')],
+    [['--qos', '-q'], field('qos', 'qos')],
+  ];
+  return Object.fromEntries(reasons.flatMap(([options, why]) => options.map((o) => [o, why])));
+})();
+
+/** Names of partitions, accounts and QOS: written into `#SBATCH` lines, so no blanks or quotes. */
+const SLURM_NAME = /^[A-Za-z0-9_.@+-]+$/;
+
+/**
+ * Why the Slurm settings of a job of `np` ranks cannot be submitted, naming the field; null when they can. One
+ * home for the rules of `alignment.slurm` (config) and the `--slurm-*` flags (cli/mpiOptions.ts).
+ */
+export function slurmSettingsProblem(s: SlurmSettings, np: number): { field: keyof SlurmSettings; message: string } | null {
+  const problem = (field: keyof SlurmSettings, message: string) => ({ field, message });
+  if (s.partition !== undefined && !s.partition.split(',').every((p) => SLURM_NAME.test(p))) {
+    return problem('partition', `must be a partition name or a comma-separated list of them, got '${s.partition}'`);
+  }
+  for (const field of ['account', 'qos'] as const) {
+    const v = s[field];
+    if (v !== undefined && !SLURM_NAME.test(v)) return problem(field, `must be a name (letters, digits, '_', '.', '-', '@', '+'), got '${v}'`);
+  }
+  for (const field of ['nodes', 'ntasksPerNode', 'cpusPerTask'] as const) {
+    const v = s[field];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= MAX_RANKS)) return problem(field, `must be an integer from 1 to ${MAX_RANKS}, got ${v}`);
+  }
+  if (s.nodes !== undefined && s.nodes > np) return problem('nodes', `asks for ${s.nodes} nodes for ${np} MPI ranks; Slurm refuses more nodes than tasks`);
+  if (s.nodes !== undefined && s.ntasksPerNode !== undefined && s.nodes * s.ntasksPerNode < np) {
+    return problem('ntasksPerNode', `${s.nodes} nodes × ${s.ntasksPerNode} tasks per node hold fewer than the ${np} MPI ranks`);
+  }
+  if (s.time !== undefined && !((slurmTimeSeconds(s.time) ?? 0) > 0)) {
+    return problem('time', `must be a time limit in sbatch's formats — minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. 2:00:00) — above zero, got '${s.time}'`);
+  }
+  if (s.mem !== undefined && !/^\d+[KMGT]?$/i.test(s.mem)) {
+    return problem('mem', `must be memory per node in sbatch's format: megabytes, or a number with K, M, G or T (e.g. 16G), got '${s.mem}'`);
+  }
+  for (const arg of s.extraArgs ?? []) {
+    if (!/^-/.test(arg)) return problem('extraArgs', `holds sbatch options, one argument each (e.g. --constraint=avx2), got '${arg}'`);
+    const own = SLURM_OWN_OPTIONS[arg.replace(/=.*$/, '')] ?? (/^-[A-Za-z]./.test(arg) ? SLURM_OWN_OPTIONS[arg.slice(0, 2)] : undefined);
+    if (own) return problem('extraArgs', `'${arg}' is not allowed here: ${own}`);
+  }
+  return null;
+}
+
+/** `alignment.slurm` (validated against the rank count); absent or empty → undefined. */
+function parseSlurm(raw: Raw, np: number): SlurmSettings | undefined {
+  rejectUnknown(raw, KNOWN.slurm, 'alignment.slurm.');
+  const p = 'alignment.slurm.';
+  const out: SlurmSettings = {};
+  for (const field of ['partition', 'account', 'qos'] as const) if (raw[field] !== undefined) out[field] = str(raw, field, p);
+  for (const field of ['nodes', 'ntasksPerNode', 'cpusPerTask'] as const) {
+    if (raw[field] !== undefined) out[field] = num(raw, field, p, undefined, positiveInt);
+  }
+  // YAML reads `time: 90` and `mem: 4096` as numbers: minutes and megabytes, as sbatch reads them.
+  for (const field of ['time', 'mem'] as const) {
+    const v = raw[field];
+    if (v === undefined) continue;
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 0) out[field] = String(v);
+    else out[field] = str(raw, field, p);
+  }
+  if (raw.extraArgs !== undefined) {
+    if (!Array.isArray(raw.extraArgs) || raw.extraArgs.some((a) => typeof a !== 'string')) {
+      throw new ConfigError(`${p}extraArgs`, 'must be a list of sbatch options, one argument each');
+    }
+    out.extraArgs = raw.extraArgs as string[];
+  }
+  const problem = slurmSettingsProblem(out, np);
+  if (problem) throw new ConfigError(`${p}${problem.field}`, problem.message);
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * `alignment.executor` and `alignment.slurm` into `config.alignment` (stored only for Slurm, so configs without
+ * them keep their content hash and their workflow ids), with what the Slurm executor cannot honour refused.
+ */
+function parseExecutor(alignment: Raw, config: CampaignConfig): void {
+  const p = 'alignment.';
+  const executor = str(alignment, 'executor', p, 'local');
+  if (!MPI_EXECUTORS.includes(executor as MpiExecutor)) {
+    throw new ConfigError(`${p}executor`, `must be one of ${MPI_EXECUTORS.join(', ')}, got '${executor}'`);
+  }
+  if (executor !== 'slurm') {
+    if (alignment.slurm !== undefined) throw new ConfigError(`${p}slurm`, 'holds sbatch options: it needs alignment.executor: slurm');
+    return;
+  }
+  if (config.alignment.hostfile !== undefined) {
+    throw new ConfigError(`${p}hostfile`, 'is for mpirun on this host; with executor: slurm, Slurm places the ranks (alignment.slurm.nodes, ntasksPerNode)');
+  }
+  if (config.alignment.mpi?.args !== undefined) {
+    throw new ConfigError(`${p}mpi.args`, 'are mpirun arguments; with executor: slurm srun starts the ranks: put sbatch options in alignment.slurm.extraArgs');
+  }
+  config.alignment.executor = 'slurm';
+  const slurm = parseSlurm(obj(alignment, 'slurm', p), config.alignment.mpiRanks);
+  if (slurm) config.alignment.slurm = slurm;
+}
+
+/** `classification:` validated; only the fields given are stored (the defaults apply where it runs). */
+function parseClassification(raw: Raw): ClassificationConfig {
+  rejectUnknown(raw, KNOWN.classification, 'classification.');
+  const p = 'classification.';
+  const out: ClassificationConfig = {
+    classes: num(raw, 'classes', p, undefined, (x) => (Number.isInteger(x) && x >= 1 && x <= 100 ? null : 'must be an integer from 1 to 100')),
+    iterations: num(raw, 'iterations', p, CLASSIFY_DEFAULTS.iterations, positiveInt),
+  };
+  if (raw.minClassSize !== undefined) {
+    out.minClassSize = num(raw, 'minClassSize', p, undefined, (x) => (Number.isInteger(x) && x >= 2 ? null : 'must be an integer ≥ 2 (a particle per half-set)'));
+  }
+  if (raw.temperature !== undefined) out.temperature = num(raw, 'temperature', p, undefined, nonNegative);
+  if (raw.cooling !== undefined) out.cooling = num(raw, 'cooling', p, undefined, (x) => (x > 0 && x <= 1 ? null : 'must be in (0, 1]'));
+  if (raw.stopChanged !== undefined) out.stopChanged = num(raw, 'stopChanged', p, undefined, (x) => (x >= 0 && x < 1 ? null : 'must be in [0, 1)'));
+  if (raw.initialLowpass !== undefined) out.initialLowpass = num(raw, 'initialLowpass', p, undefined, positive);
+  return out;
+}
+
+/** The MPI job of a validated alignment section (drivers/execution.ts): local mpirun, or a Slurm job. */
+export function mpiRanksOf(alignment: CampaignConfig['alignment']): MpiRanks {
+  const { mpiRanks, hostfile, mpi, executor, slurm } = alignment;
+  return {
+    np: mpiRanks,
+    ...(hostfile !== undefined && { hostfile }),
+    ...(mpi?.mca && { mca: mpi.mca }),
+    ...(mpi?.args && { args: mpi.args }),
+    ...(mpi?.readyTimeout !== undefined && { readyTimeoutSeconds: mpi.readyTimeout }),
+    ...(mpi?.stallTimeout !== undefined && { stallTimeoutSeconds: mpi.stallTimeout }),
+    ...(executor === 'slurm' && { executor, slurm: slurm ?? {} }),
+  };
+}
+
+/** How campaign and pipeline steps retry: bad input never, anything else a few times with backoff. */
+export const STEP_RETRY = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '1 minute',
+  maximumAttempts: 5,
+  nonRetryableErrorTypes: ['InvalidInput'],
+};
 
 /** The campaign's alignment/FSC mask for particles of a `boxSize`³ box: the config's, else the default radius. */
 export function campaignMask(config: Pick<CampaignConfig, 'mask'>, boxSize: number): { radius: number; edge: number } {
@@ -289,7 +573,7 @@ export function assertAbsolutePaths(config: CampaignConfig): void {
   const paths: [string, string | undefined][] = [
     ['workdir', config.workdir],
     ['data.star', config.data.kind === 'star' ? config.data.star : undefined],
-    ['data.pdb', config.data.kind === 'simulate' ? config.data.pdb : undefined],
+    ...(config.data.kind === 'simulate' ? modelsOf(config.data).map((m): [string, string | undefined] => ['data.pdb', m.pdb]) : []),
     ['alignment.hostfile', config.alignment.hostfile],
     ['reference', config.reference],
     ...(config.data.kind === 'star' ? (config.data.tomograms ?? []).map((t): [string, string] => ['data.tomograms', t]) : []),
@@ -373,6 +657,12 @@ export function validateConfig(input: unknown): CampaignConfig {
     config.alignment.angularRange = num(alignment, 'angularRange', 'alignment.', undefined, (x) => (x > 0 && x <= 180 ? null : 'must be in (0, 180] degrees'));
   }
   if (input.reference !== undefined) config.reference = str(input, 'reference', '');
+  if (input.classification !== undefined) config.classification = parseClassification(obj(input, 'classification', ''));
+  if (input.ctf !== undefined) {
+    if (typeof input.ctf !== 'boolean') throw new ConfigError('ctf', `must be true or false, got ${JSON.stringify(input.ctf)}`);
+    // Stored only when false: the default keeps existing configs' content hash.
+    if (!input.ctf) config.ctf = false;
+  }
   if (input.symmetry !== undefined) {
     let group;
     try {
@@ -394,6 +684,7 @@ export function validateConfig(input: unknown): CampaignConfig {
   if (alignment.hostfile !== undefined) config.alignment.hostfile = str(alignment, 'hostfile', 'alignment.');
   const mpi = parseMpi(obj(alignment, 'mpi', 'alignment.'));
   if (mpi) config.alignment.mpi = mpi;
+  parseExecutor(alignment, config);
   const register = input.registerHalves;
   if (register !== undefined && typeof register !== 'boolean') {
     throw new ConfigError('registerHalves', `must be true or false, got ${JSON.stringify(register)}`);

@@ -12,11 +12,15 @@ import type { AlignMethod } from './methods.ts';
 export const FRM_DEFAULTS = { bandwidth: 32, topN: 10 } as const;
 
 /**
- * SAG (core/sag.ts): Algorithm 2; at most 40 epochs after the initial pass, stopping when the full loss
- * changes by less than 1e-5 (relative) over an epoch; λ = 0 in Eq. 13 (the objective has no regulariser).
- * The mini-batch size depends on the box: core/sag.ts `defaultBatchSize`.
+ * SAG (core/sag.ts): Algorithm 2; stops when an epoch changed d by at most `tolerance` = 3e-5 of the start's
+ * d and a Gauss–Newton step of its model is predicted to lower d by at most `gradientTolerance` = 1e-5 of it
+ * (or the epoch hardly moved the pose), confirmed on the literal d at an anchor (it fell by at most the
+ * tolerance since the previous anchor, or its exact gradient predicts at most the gradient tolerance);
+ * 200 epochs after the initial pass is only a safety cap (results say when it was hit: `capped`); λ = 0 in
+ * Eq. 13 (the objective has no regulariser). The mini-batch size depends on the box: core/sag.ts
+ * `defaultBatchSize`. docs/sag.md has the measurements behind these values.
  */
-export const SAG_DEFAULTS = { algorithm: 2, maxEpochs: 40, tolerance: 1e-5, lambda: 0 } as const;
+export const SAG_DEFAULTS = { algorithm: 2, maxEpochs: 200, tolerance: 3e-5, gradientTolerance: 1e-5, lambda: 0 } as const;
 
 /**
  * Wedge-weight floor of the averages (core/average.ts), as a fraction of the particle count: Fourier voxels
@@ -85,4 +89,18 @@ export const SIMULATION_DEFAULTS = {
 export const POSTPROCESS_DEFAULTS = {
   randomiseAtFsc: 0.8,
   seed: 0,
+} as const;
+
+/**
+ * Classification (`subtomo classify`, core/classify.ts): MCO-A by default (temperature 0); annealing cools by
+ * `cooling` per iteration; a class below `minSizeFraction` × particles / classes is dropped; it stops when at
+ * most `stopChanged` of the particles change class; starting references are low-passed to `initialLowpass` Å.
+ */
+export const CLASSIFY_DEFAULTS = {
+  iterations: 5,
+  minSizeFraction: 0.25,
+  initialLowpass: 40,
+  temperature: 0,
+  cooling: 0.7,
+  stopChanged: 0.02,
 } as const;

@@ -12,6 +12,7 @@ import type { Euler, Pose } from '../core/rotate.ts';
 import type { SagOptions } from '../core/sag.ts';
 import type { TiltRange } from '../core/wedge.ts';
 import type { AlignMethod } from './methods.ts';
+import type { ParticleCtf } from './particles.ts';
 
 /** A soft-edged sphere about the box centre (core/filters.ts softSphereMask), voxels. */
 export interface SphereMask {
@@ -20,15 +21,25 @@ export interface SphereMask {
 }
 
 /** The SAG parameters a user may set (paper Algorithms 1–2 and Eq. 13); core/sag.ts documents each. */
-export type SagSettings = Pick<SagOptions, 'batchSize' | 'maxEpochs' | 'tolerance' | 'lambda'>;
+export type SagSettings = Pick<SagOptions, 'batchSize' | 'maxEpochs' | 'tolerance' | 'gradientTolerance' | 'lambda'>;
 
 /** An FRM rotation candidate (particle ≈ Λ_R reference): ZYZ Euler angles of R and FRM's score. */
 export interface Candidate extends Euler {
   score: number;
 }
 
+/**
+ * A particle's CTF as jobs carry it: per-tilt parameters (`ctf`), or its CTF volume (`ctfImage`), or neither
+ * (the binary wedge of its tilt range). Averaging weights by it, alignment matches the particle to it
+ * (core/ctf.ts ctfMatched).
+ */
+export interface ParticleCtfRef {
+  ctf?: ParticleCtf;
+  ctfImage?: CtfImageRef;
+}
+
 /** One particle of an alignment job. */
-export interface AlignParticle {
+export interface AlignParticle extends ParticleCtfRef {
   name: string;
   /** Volume file of the subtomogram. */
   path: string;
@@ -62,6 +73,13 @@ export interface AlignJob {
   outStar?: string;
 }
 
+/** A candidate whose refinement failed (e.g. its reference had no signal inside the mask at that pose). */
+export interface CandidateFailure {
+  /** Index of the candidate in the particle's list. */
+  candidate: number;
+  reason: string;
+}
+
 /** The outcome of Algorithm 3 for one particle. */
 export interface ParticleAlignment {
   name: string;
@@ -72,17 +90,33 @@ export interface ParticleAlignment {
   iterations: number;
   /** Index of the winning candidate in the particle's list. */
   candidateIndex: number;
-  /** Dissimilarity reached from every candidate (Algorithm 3 keeps the lowest). */
-  perCandidate: number[];
+  /** Dissimilarity reached from every candidate (Algorithm 3 keeps the lowest); null where it failed. */
+  perCandidate: (number | null)[];
+  /**
+   * No candidate could be refined: pose, ccc and dissimilarity are placeholders (the first candidate's
+   * rotation with no shift, CCC 0, d = 2) and the particle must be left out of averages.
+   */
+  failed: boolean;
+  /** Candidates whose refinement failed, and why (empty when all refined). */
+  candidateFailures: CandidateFailure[];
+  /** Candidates whose refinement stopped at its iteration cap (SAG: maxEpochs) instead of converging. */
+  capped: number;
 }
 
-/** One particle of an averaging job. */
-export interface AverageParticle {
+/** One particle of an averaging job, averaged CTF-weighted (core/average.ts) when it has a CTF. */
+export interface AverageParticle extends ParticleCtfRef {
   name: string;
   path: string;
   tilt: TiltRange;
   pose: Pose;
   half: Half;
+}
+
+/** A particle's CTF volume file and how to read it (io/ctfImage.ts). */
+export interface CtfImageRef {
+  path: string;
+  /** rlnCtfDataAreCtfPremultiplied of the particle's list. */
+  premultiplied: boolean;
 }
 
 /** Wedge-weighted odd, even and combined averages of posed particles (core/halfmaps.ts). */
@@ -98,6 +132,37 @@ export interface AverageJob {
   symmetry?: string;
 }
 
+/**
+ * Where the ranks of an MPI job run: started on this host by mpirun ('local', the default), or submitted to
+ * Slurm as a batch job that runs them with srun (mpi/slurmJob.ts).
+ */
+export type MpiExecutor = 'local' | 'slurm';
+
+/**
+ * The sbatch options of a Slurm MPI job (sbatch(1)); an absent field leaves the site's default. subtomo sets
+ * the job name, task count (the rank count), output files and working directory itself.
+ */
+export interface SlurmSettings {
+  /** `--partition`: a partition or a comma-separated list of them. */
+  partition?: string;
+  /** `--account` charged for the job. */
+  account?: string;
+  /** `--nodes`. */
+  nodes?: number;
+  /** `--ntasks-per-node`: ranks per node. */
+  ntasksPerNode?: number;
+  /** `--cpus-per-task`: cores of each rank. */
+  cpusPerTask?: number;
+  /** `--time`: limit in sbatch's formats (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS). */
+  time?: string;
+  /** `--mem`: memory per node, sbatch's format (megabytes, or with a K, M, G or T suffix). */
+  mem?: string;
+  /** `--qos`. */
+  qos?: string;
+  /** Further sbatch options, one argument each (e.g. `--constraint=avx2`). */
+  extraArgs?: string[];
+}
+
 /** MPI ranks to start, optionally on the hosts of an OpenMPI hostfile, and how mpirun runs them. */
 export interface MpiRanks {
   np: number;
@@ -110,4 +175,8 @@ export interface MpiRanks {
   readyTimeoutSeconds?: number;
   /** A rank silent this long before finishing its share stalls the job (default: MPI_STALL_TIMEOUT_MS). */
   stallTimeoutSeconds?: number;
+  /** 'slurm': submit the job to Slurm (no hostfile then: Slurm places the ranks); absent = local. */
+  executor?: MpiExecutor;
+  /** sbatch options of a Slurm job. */
+  slurm?: SlurmSettings;
 }

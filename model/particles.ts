@@ -46,12 +46,39 @@ export interface Optics {
 export interface TiltImage {
   /** Tilt angle about y, radians (the missing wedge is what no tilt covers). */
   angle: number;
-  /** Defocus U, V (Å, positive = underfocus) and the astigmatism angle (radians). */
+  /**
+   * Defocus U, V at the tomogram's centre (Å, positive = underfocus) and the astigmatism angle (radians) of U
+   * from the image's x′ axis, the tilted x (RELION: rlnDefocusAngle − rlnTomoZRot; io/relion-tomograms.ts).
+   */
   defocusU?: number;
   defocusV?: number;
   astigmatismAngle?: number;
   /** Electron dose accumulated before this image, e/Å² (dose weighting). */
   preExposure?: number;
+  /** Tilt about x after the tilt about y, radians (RELION 5 rlnTomoXTilt; absent: 0): it enters the depth (core/defocus.ts). */
+  xTilt?: number;
+  /** `file:line` of the row the image was read from, for messages. */
+  source?: string;
+}
+
+/** One tilt image's CTF at a particle: its tilt series' image with the particle's depth applied. */
+export interface TiltCtf {
+  /** Tilt angle about y, radians. */
+  angle: number;
+  /** Defocus along the major (U) and minor (V) axis at the particle, Å, positive = underfocus. */
+  defocusU: number;
+  defocusV: number;
+  /** Angle of U from the image's x′ axis (the tilted x), radians (RELION's rlnDefocusAngle − rlnTomoZRot). */
+  astigmatismAngle: number;
+  /** Electron dose accumulated before this image, e/Å²; absent: not dose-weighted. */
+  preExposure?: number;
+}
+
+/** A particle's CTF: the optics and every tilt image's CTF at the particle (core/ctf.ts builds its 3D model). */
+export interface ParticleCtf {
+  optics: Optics;
+  /** Ascending by angle; the first and last angles bound the missing wedge. */
+  tilts: TiltCtf[];
 }
 
 export interface Tomogram {
@@ -74,8 +101,12 @@ export interface Tomogram {
    */
   centre?: [number, number, number];
   optics?: Optics;
-  /** The tilt series, when known (RELION 5 per-tilt STAR): the wedge and, later, the per-tilt CTF. */
+  /** The tilt series, when known (RELION 5 per-tilt STAR): the wedge and the per-tilt CTF. */
   tilts?: TiltImage[];
+  /** Sign of the defocus change with depth along the beam (RELION 5 rlnTomoHand, ±1; core/defocus.ts). */
+  handedness?: number;
+  /** Defocus change per Å of depth (RELION 5 rlnTomoDefocusSlope; absent: 1). */
+  defocusSlope?: number;
 }
 
 export interface Particle {
@@ -89,7 +120,10 @@ export interface Particle {
    * for RELION 5's 2D stacks (rlnTomoSubTomosAre2DStacks), which are not volumes.
    */
   image?: string;
-  /** rlnCtfImage (RELION 4/5 weights, Warp's CTF volume): the particle's 3D CTF volume, absolute path. */
+  /**
+   * rlnCtfImage (RELION 4/5 weights, Warp's CTF volume): the particle's 3D CTF volume, absolute path; its
+   * layout and content are io/ctfImage.ts's (`ParticleList.ctfPremultiplied` says which content).
+   */
   ctfImage?: string;
   /** Name of its tomogram in `ParticleList.tomograms`. */
   tomogram?: string;
@@ -158,5 +192,10 @@ export interface ParticleList {
   /** Box size of the subtomograms, voxels, when the list says it (rlnImageSize). */
   boxSize?: number;
   optics?: Optics;
+  /**
+   * rlnCtfDataAreCtfPremultiplied of the particles' optics group: the subtomograms were multiplied by their
+   * CTF (RELION 4/5 pseudo-subtomograms), so their rlnCtfImage holds CTF² (io/ctfImage.ts).
+   */
+  ctfPremultiplied?: boolean;
   origin: ListOrigin;
 }

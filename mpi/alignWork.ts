@@ -5,10 +5,14 @@
  * - The work unit is a pair, refined by core/align.ts `refineCandidate`; per particle the lowest
  *   dissimilarity wins (`pickBest`).
  * - A pair's result depends only on the job and the pair: SAG's slice order is seeded by (job seed,
- *   particle, candidate), and each pair gets a fresh ParticleContext (its objective caches wedge filters by
- *   rotation, which would make a result depend on the candidates refined before it; rebuilding costs
- *   1–3 % of a refinement; the binned reference is shared). So any split over ranks gives bit-identical
- *   results.
+ *   particle, candidate), and every refinement starts with the objective's `start`, which rebuilds all the
+ *   rotation-dependent state, so the pairs of one particle share one ParticleContext (its binned particle,
+ *   FTM spectrum and objective buffers; the reference spectrum is shared by all particles) in any order.
+ *   So any split over ranks gives bit-identical results (test/mpi-align.test.ts).
+ * - A pair whose refinement fails numerically (e.g. the reference has no signal inside the mask at that
+ *   pose) is a result too, `failure` naming why; the particle keeps its best valid candidate and is flagged
+ *   `failed` when none refined. Bad input (unreadable or mismatched volumes, a bad mask or box) still
+ *   fails the job, naming the file or setting.
  * - Pairs are numbered particle-major and dealt to ranks in a boustrophedon order (`rankOfPair`): the cost
  *   of a pair varies (CV ≈ 0.4 in SAG iterations) and correlates with its particle, so contiguous blocks
  *   balance worse (measured on 20 × 10 pairs at 32³: 7–9 % over the mean for blocks, 2–3 % dealt).
@@ -16,7 +20,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { AlignmentReference, type CandidateResult, ParticleContext, pickBest, refineCandidate } from '../core/align.ts';
+import { AlignmentReference, type CandidateResult, ParticleContext, pickBest, refineCandidate, validateRefineJob } from '../core/align.ts';
 import { softSphereMask } from '../core/filters.ts';
 import { Rng } from '../core/random.ts';
 import { type Pose, eulerToMatrix } from '../core/rotate.ts';
@@ -27,6 +31,7 @@ import { alignedParticleStar } from '../io/particlestar.ts';
 import { writeStar } from '../io/star.ts';
 import { assertSameSampling, readVolume } from '../io/volumes.ts';
 import type { AlignJob, ParticleAlignment } from '../model/jobs.ts';
+import { alignmentView } from './particleTransfer.ts';
 
 /** Particle i × candidate j of the job. */
 export interface Pair {
@@ -35,13 +40,27 @@ export interface Pair {
 }
 
 /** The refined pose of one pair (plain numbers: it travels through MPI as JSON). */
-export interface PairResult extends Pair {
+export interface PairRefined extends Pair {
   pose: Pose;
   ccc: number;
   dissimilarity: number;
   iterations: number;
+  /** The refinement stopped at its iteration cap (SAG: maxEpochs), not on its convergence test. */
+  capped: boolean;
   /** Wall time of FTM + refinement. */
   seconds: number;
+}
+
+/** A pair whose refinement failed numerically, and why. */
+export interface PairFailed extends Pair {
+  failure: string;
+  seconds: number;
+}
+
+export type PairResult = PairRefined | PairFailed;
+
+export function isFailed(r: PairResult): r is PairFailed {
+  return 'failure' in r;
 }
 
 export interface PairProgress {
@@ -51,7 +70,8 @@ export interface PairProgress {
   total: number;
   particle: string;
   candidate: number;
-  dissimilarity: number;
+  /** null when the pair's refinement failed. */
+  dissimilarity: number | null;
 }
 
 /** One rank's share of the work, for the load-balance report. */
@@ -103,12 +123,13 @@ async function readNamed(what: string, path: string): Promise<Volume> {
 
 /**
  * Volumes a process needs for its pairs: references read (and binned to the job's alignment box) once per
- * path, particles one at a time (a process's pairs come particle-major, so each particle is read once).
- * Counts reads for the load-balance report.
+ * path, particles one at a time with their ParticleContext (a process's pairs come particle-major, so each
+ * particle is read and prepared once). Counts reads for the load-balance report.
  */
 export class AlignVolumes {
   private readonly references = new Map<string, AlignmentReference>();
   private current: { index: number; volume: Volume } | null = null;
+  private context: { index: number; context: ParticleContext } | null = null;
   particlesRead = 0;
 
   constructor(private readonly job: AlignJob) {}
@@ -130,10 +151,17 @@ export class AlignVolumes {
   async particle(index: number): Promise<Volume> {
     if (this.current?.index !== index) {
       const p = this.job.particles[index];
-      this.current = { index, volume: await readNamed(`particle ${p.name}`, p.path) };
+      const volume = await readNamed(`particle ${p.name}`, p.path);
+      this.current = { index, volume: await alignmentView(p.name, p, volume) };
       this.particlesRead++;
     }
     return this.current.volume;
+  }
+
+  /** The context of particle `index` (built on first use, then shared by its pairs; see the module doc). */
+  contextOf(index: number, build: () => ParticleContext): ParticleContext {
+    if (this.context?.index !== index) this.context = { index, context: build() };
+    return this.context.context;
   }
 }
 
@@ -149,8 +177,12 @@ function alignmentMask(n: number, job: AlignJob): Float32Array {
   return m;
 }
 
-/** Refines one pair (FTM of the candidate rotation, then the job's local method). */
+/**
+ * Refines one pair (FTM of the candidate rotation, then the job's local method). Bad input throws, naming
+ * the particle and candidate; a numerical failure of the refinement is returned as a PairFailed.
+ */
 export async function refinePair(job: AlignJob, pair: Pair, volumes: AlignVolumes): Promise<PairResult> {
+  const began = performance.now();
   const entry = job.particles[pair.particle];
   const prepared = await volumes.reference(entry.reference);
   const reference = prepared.original;
@@ -160,24 +192,28 @@ export async function refinePair(job: AlignJob, pair: Pair, volumes: AlignVolume
     { n: particle.n, voxelSize: particle.voxelSize, label: `particle ${entry.name} (${entry.path})` },
     { n: reference.n, voxelSize: reference.voxelSize, label: `the reference ${entry.reference}` },
   );
-  const c = entry.candidates[pair.candidate];
-  let result: CandidateResult;
+  const settings = {
+    method: job.method,
+    maxShift: job.maxShift,
+    mask: alignmentMask(reference.n, job),
+    wedgeParticle: entry.tilt,
+    alignBox: prepared.box,
+    sag: job.sag,
+    seed: particleSeed(job.seed, pair.particle),
+  };
+  const refineJob = { ...settings, reference, particle, candidate: { R: eulerToMatrix(entry.candidates[pair.candidate]) }, candidateIndex: pair.candidate };
+  let context: ParticleContext;
   try {
-    const settings = {
-      method: job.method,
-      maxShift: job.maxShift,
-      mask: alignmentMask(reference.n, job),
-      wedgeParticle: entry.tilt,
-      alignBox: prepared.box,
-      sag: job.sag,
-      seed: particleSeed(job.seed, pair.particle),
-    };
-    const R = eulerToMatrix(c);
-    // A fresh context per pair: see the module doc.
-    const context = new ParticleContext(prepared, particle, settings);
-    result = refineCandidate({ ...settings, reference, particle, candidate: { R }, candidateIndex: pair.candidate }, context);
+    validateRefineJob(refineJob);
+    context = volumes.contextOf(pair.particle, () => new ParticleContext(prepared, particle, settings));
   } catch (err) {
     throw new Error(`${where}: ${(err as Error).message}`);
+  }
+  let result: CandidateResult;
+  try {
+    result = refineCandidate(refineJob, context);
+  } catch (err) {
+    return { ...pair, failure: (err as Error).message, seconds: (performance.now() - began) / 1000 };
   }
   return {
     ...pair,
@@ -185,6 +221,7 @@ export async function refinePair(job: AlignJob, pair: Pair, volumes: AlignVolume
     ccc: result.ccc,
     dissimilarity: result.dissimilarity,
     iterations: result.iterations,
+    capped: result.capped,
     seconds: result.seconds,
   };
 }
@@ -206,13 +243,17 @@ export async function refinePairs(
       total: pairs.length,
       particle: job.particles[pair.particle].name,
       candidate: pair.candidate,
-      dissimilarity: r.dissimilarity,
+      dissimilarity: isFailed(r) ? null : r.dissimilarity,
     });
   }
   return out;
 }
 
-/** Algorithm 3's last step: per particle, the candidate that reached the lowest dissimilarity. */
+/**
+ * Algorithm 3's last step: per particle, the candidate that reached the lowest dissimilarity among those
+ * that refined; a particle none of whose candidates refined is flagged `failed` with a placeholder pose
+ * (its first candidate's rotation, no shift, CCC 0).
+ */
 export function collectResults(job: AlignJob, results: readonly PairResult[]): ParticleAlignment[] {
   const byParticle = job.particles.map((p) => new Array<PairResult | undefined>(p.candidates.length));
   for (const r of results) byParticle[r.particle][r.candidate] = r;
@@ -221,15 +262,28 @@ export function collectResults(job: AlignJob, results: readonly PairResult[]): P
     const missing = mine.findIndex((r) => r === undefined);
     if (missing >= 0) throw new Error(`no result for particle ${p.name}, candidate ${missing + 1}: a rank lost work`);
     const all = mine as PairResult[];
-    const best = pickBest(all.map((r) => ({ ...r, candidateIndex: r.candidate })));
-    return {
+    const refined = all.filter((r): r is PairRefined => !isFailed(r));
+    const candidateFailures = all.filter(isFailed).map((r) => ({ candidate: r.candidate, reason: r.failure }));
+    const common = {
       name: p.name,
+      perCandidate: all.map((r) => (isFailed(r) ? null : r.dissimilarity)),
+      candidateFailures,
+      capped: refined.filter((r) => r.capped).length,
+    };
+    if (refined.length === 0) {
+      const first = p.candidates[0];
+      const placeholder: Pose = { phi: first.phi, theta: first.theta, psi: first.psi, tx: 0, ty: 0, tz: 0 };
+      return { ...common, pose: placeholder, ccc: 0, dissimilarity: 2, iterations: 0, candidateIndex: 0, failed: true };
+    }
+    const best = pickBest(refined.map((r) => ({ ...r, candidateIndex: r.candidate })));
+    return {
+      ...common,
       pose: best.pose,
       ccc: best.ccc,
       dissimilarity: best.dissimilarity,
       iterations: best.iterations,
       candidateIndex: best.candidate,
-      perCandidate: all.map((r) => r.dissimilarity),
+      failed: false,
     };
   });
 }
@@ -249,7 +303,8 @@ export async function writeAlignOutputs(job: AlignJob, results: readonly Particl
       ccc: r.ccc,
       dissimilarity: r.dissimilarity,
       iterations: r.iterations,
-      candidateIndex: r.candidateIndex,
+      // 0 in the STAR's 1-based candidate column: no candidate could be refined (io/relion.ts ALIGNMENT_COLUMNS)
+      candidateIndex: r.failed ? -1 : r.candidateIndex,
     };
   });
   await writeStar(job.outStar, alignedParticleStar(job.outStar, rows, header.nx, header.voxelSize));

@@ -10,6 +10,7 @@ import type { Volume } from '../core/volume.ts';
 import { readMrcHeader, writeMrc } from '../io/mrc.ts';
 import { readVolume } from '../io/volumes.ts';
 import type { AverageJob } from '../model/jobs.ts';
+import { readParticleTransfer } from './particleTransfer.ts';
 
 export interface AverageProgress {
   phase: 'average';
@@ -55,8 +56,9 @@ export async function accumulateParticles(
   for (let k = 0; k < count; k++) {
     const p = job.particles[first + k];
     const volume = await readParticle(p.name, p.path, job.voxelSize);
+    const transfer = await readParticleTransfer(p.name, p, volume);
     try {
-      sums.add(p.half, volume, p.pose, p.tilt);
+      sums.add(p.half, volume, p.pose, transfer);
     } catch (err) {
       throw new Error(`particle ${p.name} (${p.path}): ${(err as Error).message}`);
     }

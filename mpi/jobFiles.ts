@@ -3,10 +3,12 @@
  * malformed file fails once, naming the file and the field, instead of as a type error deep inside a rank.
  */
 import { readFile } from 'node:fs/promises';
+import { validateParticleCtf } from '../core/ctf.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import type { AlignJob, AverageJob } from '../model/jobs.ts';
 import { parseSymmetry } from '../core/symmetry.ts';
 import { ALIGN_METHODS } from '../model/methods.ts';
+import type { ParticleCtf } from '../model/particles.ts';
 
 type Raw = Record<string, unknown>;
 
@@ -58,6 +60,26 @@ function checkTilt(c: Checker, v: unknown, field: string): void {
   c.number(tilt.max, `${field}.max`);
 }
 
+const OPTICS_KEYS = ['voltageKv', 'csMillimetre', 'amplitudeContrast'] as const;
+const TILT_CTF_KEYS = ['angle', 'defocusU', 'defocusV', 'astigmatismAngle'] as const;
+
+/** A particle's CTF (model/particles.ts ParticleCtf): its shape, then core/ctf.ts's own checks. */
+function checkCtf(c: Checker, v: unknown, field: string, source: string): void {
+  const ctf = c.object(v, field);
+  const optics = c.object(ctf.optics, `${field}.optics`);
+  for (const k of OPTICS_KEYS) c.number(optics[k], `${field}.optics.${k}`);
+  c.array(ctf.tilts, `${field}.tilts`, true).forEach((t, j) => {
+    const tilt = c.object(t, `${field}.tilts[${j}]`);
+    for (const k of TILT_CTF_KEYS) c.number(tilt[k], `${field}.tilts[${j}].${k}`);
+    if (tilt.preExposure !== undefined) c.number(tilt.preExposure, `${field}.tilts[${j}].preExposure`, 0);
+  });
+  try {
+    validateParticleCtf(ctf as unknown as ParticleCtf);
+  } catch (err) {
+    throw new JobFileError(source, field, (err as Error).message);
+  }
+}
+
 export function validateAverageJob(raw: unknown, source: string): AverageJob {
   const c = checker(source);
   const job = c.object(raw, 'the job');
@@ -67,6 +89,12 @@ export function validateAverageJob(raw: unknown, source: string): AverageJob {
     c.string(o.name, `${at}.name`);
     c.string(o.path, `${at}.path`);
     checkTilt(c, o.tilt, `${at}.tilt`);
+    if (o.ctf !== undefined) checkCtf(c, o.ctf, `${at}.ctf`, source);
+    if (o.ctfImage !== undefined) {
+      const image = c.object(o.ctfImage, `${at}.ctfImage`);
+      c.string(image.path, `${at}.ctfImage.path`);
+      if (typeof image.premultiplied !== 'boolean') throw new JobFileError(source, `${at}.ctfImage.premultiplied`, 'must be true or false');
+    }
     const pose = c.object(o.pose, `${at}.pose`);
     for (const k of POSE_KEYS) c.number(pose[k], `${at}.pose.${k}`);
     if (o.half !== 'odd' && o.half !== 'even') throw new JobFileError(source, `${at}.half`, `must be 'odd' or 'even'`);

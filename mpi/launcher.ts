@@ -10,10 +10,13 @@ import { availableParallelism, hostname } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { LineTail } from './lineTail.ts';
 import { killRecordedJob, writeProcessRecord } from './processRecords.ts';
 import { readProcess, sessionMembers, terminateSession } from './processes.ts';
-import { PROGRESS_PREFIX, READY_PREFIX, RESULT_PREFIX, type RankReady, parsePrefixedJson } from './protocol.ts';
+import { MpiStallError, RankWatch } from './rankWatch.ts';
 import { TaggedOutputDemux } from './taggedOutput.ts';
+
+export { MpiStallError };
 
 export interface MpiJobOptions {
   np: number;
@@ -90,23 +93,16 @@ export class MpiJobError extends Error {
   }
 }
 
-/** Ranks did not start, or stopped reporting progress: the job was ended. Retryable (a host may come back). */
-export class MpiStallError extends Error {
-  constructor(
-    message: string,
-    /** Hosts of the ranks that did not answer, as far as known. */
-    readonly hosts: string[],
-  ) {
-    super(message);
-    this.name = 'MpiStallError';
-  }
-}
-
 function currentHost(): HostFacts {
   return { uid: process.getuid?.() ?? -1, cores: availableParallelism() };
 }
 
 const tsxLoaderUrl = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/** How every rank runs a TypeScript rank program: this Node.js with tsx's loader (same paths on every host). */
+export function rankProgramCommand(entry: string, args: readonly string[] = []): string[] {
+  return [process.execPath, '--import', tsxLoaderUrl, entry, ...args];
+}
 
 /**
  * A job on this host alone talks over loopback only: OpenMPI's TCP transport and its out-of-band channel
@@ -139,23 +135,8 @@ export function mpirunCommand(opts: MpiJobOptions, host: HostFacts = currentHost
   for (const [key, value] of Object.entries(mca)) args.push('--mca', key, value);
   args.push(...(opts.mpirunArgs ?? []));
   for (const name of exported) args.push('-x', name);
-  args.push(process.execPath, '--import', tsxLoaderUrl, resolve(cwd, opts.entry), ...(opts.args ?? []));
+  args.push(...rankProgramCommand(resolve(cwd, opts.entry), opts.args));
   return { file: 'mpirun', args, env };
-}
-
-class Tail {
-  private readonly lines: string[] = [];
-  constructor(private readonly max: number) {}
-  push(line: string): void {
-    this.lines.push(line);
-    if (this.lines.length > this.max) this.lines.shift();
-  }
-  get text(): string {
-    return this.lines.join('\n');
-  }
-  get isEmpty(): boolean {
-    return this.lines.length === 0;
-  }
 }
 
 interface RankFailure {
@@ -201,9 +182,9 @@ export async function runMpiJob(opts: MpiJobOptions): Promise<MpiJobResult> {
   if (opts.signal?.aborted) throw abortReason(opts.signal);
 
   const started = performance.now();
-  const stdoutTail = new Tail(STDOUT_TAIL_LINES);
-  const stderrTails = new Map<number, Tail>();
-  const launcherTail = new Tail(LAUNCHER_TAIL_LINES);
+  const stdoutTail = new LineTail(STDOUT_TAIL_LINES);
+  const stderrTails = new Map<number, LineTail>();
+  const launcherTail = new LineTail(LAUNCHER_TAIL_LINES);
   let result: unknown;
 
   // A throwing callback (e.g. a failed heartbeat) must not become an uncaught exception inside a stream
@@ -222,24 +203,13 @@ export async function runMpiJob(opts: MpiJobOptions): Promise<MpiJobResult> {
   const onStdout = guarded((rank: number, line: string): void => {
     stdoutTail.push(`[${rank}] ${line}`);
     opts.onLine?.(rank, line, 'stdout');
-    watch.heard(rank);
-    if (line.startsWith(READY_PREFIX)) {
-      const ready = parsePrefixedJson(READY_PREFIX, line) as RankReady | undefined;
-      if (ready) watch.ready(rank, ready.host);
-    } else if (line.startsWith(PROGRESS_PREFIX)) {
-      const progress = parsePrefixedJson(PROGRESS_PREFIX, line);
-      if (progress !== undefined) {
-        const { done, total } = progress as { done?: unknown; total?: unknown };
-        if (typeof done === 'number' && typeof total === 'number' && done >= total) watch.finished(rank);
-        opts.onProgress?.(rank, progress);
-      }
-    } else if (line.startsWith(RESULT_PREFIX)) {
-      result = parsePrefixedJson(RESULT_PREFIX, line) ?? result;
-    }
+    const said = watch.line(rank, line);
+    if (said.progress !== undefined) opts.onProgress?.(rank, said.progress);
+    if (said.result !== undefined) result = said.result;
   });
   const onStderr = guarded((rank: number, line: string): void => {
     let tail = stderrTails.get(rank);
-    if (!tail) stderrTails.set(rank, (tail = new Tail(STDERR_TAIL_LINES)));
+    if (!tail) stderrTails.set(rank, (tail = new LineTail(STDERR_TAIL_LINES)));
     tail.push(line);
     opts.onLine?.(rank, line, 'stderr');
   });
@@ -307,83 +277,13 @@ export async function runMpiJob(opts: MpiJobOptions): Promise<MpiJobResult> {
   }
 }
 
-/**
- * Start-up and progress deadlines of a job's ranks. A rank that has not printed READY within `readyMs` of the
- * launch, or that has not finished its share and printed nothing for `stallMs`, stalls the job; so does a job
- * still running `stallMs` after every rank finished (a collective waiting for a lost host). The error names the
- * ranks and the hosts they reported (or "host unknown": a rank that never started could not say).
- */
-class RankWatch {
-  private readonly launched = Date.now();
-  private readonly lastHeard = new Map<number, number>();
-  private readonly hosts = new Map<number, string>();
-  private readonly done = new Set<number>();
-  private allDoneAt: number | null = null;
-  readonly checkEveryMs: number;
-
-  constructor(
-    private readonly np: number,
-    private readonly readyMs: number,
-    private readonly stallMs: number,
-  ) {
-    this.checkEveryMs = Math.max(50, Math.min(5_000, Math.floor(Math.min(readyMs, stallMs) / 4)));
-  }
-
-  heard(rank: number): void {
-    this.lastHeard.set(rank, Date.now());
-  }
-
-  ready(rank: number, host: string): void {
-    this.hosts.set(rank, host);
-  }
-
-  finished(rank: number): void {
-    this.done.add(rank);
-    if (this.done.size === this.np && this.allDoneAt === null) this.allDoneAt = Date.now();
-  }
-
-  private describe(ranks: number[]): { text: string; hosts: string[] } {
-    const hosts = [...new Set(ranks.map((r) => this.hosts.get(r) ?? 'host unknown'))];
-    return { text: ranks.map((r) => `rank ${r} (${this.hosts.get(r) ?? 'host unknown'})`).join(', '), hosts };
-  }
-
-  check(program: string): MpiStallError | null {
-    const now = Date.now();
-    const ranks = Array.from({ length: this.np }, (_, r) => r);
-    const notReady = ranks.filter((r) => !this.hosts.has(r));
-    if (notReady.length > 0 && now - this.launched > this.readyMs) {
-      const { text, hosts } = this.describe(notReady);
-      return new MpiStallError(
-        `MPI job ${program} (np ${this.np}): ${text} did not start within ${this.readyMs / 1000} s; ` +
-          'check that every host of the hostfile is reachable by ssh without a password and has subtomo at the same path',
-        hosts,
-      );
-    }
-    if (notReady.length > 0) return null;
-    const silent = ranks.filter((r) => !this.done.has(r) && now - (this.lastHeard.get(r) ?? this.launched) > this.stallMs);
-    if (silent.length > 0) {
-      const { text, hosts } = this.describe(silent);
-      return new MpiStallError(`MPI job ${program} (np ${this.np}): no progress from ${text} for ${this.stallMs / 1000} s; the job was ended`, hosts);
-    }
-    if (this.allDoneAt !== null && now - this.allDoneAt > this.stallMs) {
-      const { text, hosts } = this.describe(ranks);
-      return new MpiStallError(
-        `MPI job ${program} (np ${this.np}): every rank finished its share but the job did not end within ${this.stallMs / 1000} s ` +
-          `(collecting the results hangs; ranks ${text}); the job was ended`,
-        hosts,
-      );
-    }
-    return null;
-  }
-}
-
 function jobError(
   program: string,
   np: number,
   code: number | null,
   signal: NodeJS.Signals | null,
-  launcherTail: Tail,
-  stderrTails: Map<number, Tail>,
+  launcherTail: LineTail,
+  stderrTails: Map<number, LineTail>,
 ): MpiJobError {
   const failure = parseRankFailure(launcherTail.text);
   const how = failure.signal !== null

@@ -8,14 +8,21 @@
  * belong to the recorded mpirun session, (b) belong to this user, and (c) carry the recorded command tail —
  * one of subtomo's own rank programs followed by the job's arguments (its job file) — at the end of their
  * argument vector. mpirun and every rank of a job have that tail; no unrelated process does.
+ *
+ * A Slurm job's record holds its job id instead (mpi/slurmJob.ts): a later attempt re-attaches to the job, or
+ * cancels it, only after Slurm confirms that the job belongs to this user and carries the recorded subtomo
+ * job name; Slurm, not this host, then ends its processes wherever they run.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ProcessInfo, commandLine, processOwner, readProcess, sameProcessAlive } from '../os/process.ts';
 import { sessionMembers } from './processes.ts';
+import { scancel, squeueJob } from './slurmCommands.ts';
+import { SLURM_JOB_PREFIX } from './slurmScript.ts';
+import { isAlive } from './slurmStates.ts';
 
 /** The rank programs live here; a record naming another program is not ours. */
 const RANK_PROGRAMS_DIR = fileURLToPath(new URL('.', import.meta.url));
@@ -31,7 +38,20 @@ export interface ProcessRecord {
   startedAt: string;
 }
 
-export async function writeProcessRecord(path: string, record: ProcessRecord): Promise<void> {
+/** A Slurm job of an MPI step (mpi/slurmJob.ts), submitted or re-attached to by the attempt that wrote it. */
+export interface SlurmJobRecord {
+  kind: 'slurm';
+  jobId: string;
+  /** subtomo's name of the job: what the computation is (it carries the step key). */
+  jobName: string;
+  /** Slurm user of the job: this process's user. */
+  user: string;
+  /** Host of the worker that wrote the record (for people reading it: any host of the cluster can cancel). */
+  host: string;
+  submittedAt: string;
+}
+
+export async function writeProcessRecord(path: string, record: ProcessRecord | SlurmJobRecord): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.tmp`;
   await writeFile(tmp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
@@ -39,7 +59,7 @@ export async function writeProcessRecord(path: string, record: ProcessRecord): P
 }
 
 /** Why a record cannot be acted on, or the record itself. */
-function trustedRecord(path: string): { record: ProcessRecord } | { refused: string } {
+function trustedRecord(path: string): { record: ProcessRecord } | { slurm: SlurmJobRecord } | { refused: string } {
   let st;
   try {
     st = statSync(path);
@@ -49,17 +69,27 @@ function trustedRecord(path: string): { record: ProcessRecord } | { refused: str
   const uid = process.getuid?.();
   if (!st.isFile()) return { refused: 'not a regular file' };
   if (uid !== undefined && st.uid !== uid) return { refused: `owned by uid ${st.uid}, not by this process's user (${uid})` };
-  let record: ProcessRecord;
+  let record: ProcessRecord | SlurmJobRecord;
   try {
-    record = JSON.parse(readFileSync(path, 'utf8')) as ProcessRecord;
+    record = JSON.parse(readFileSync(path, 'utf8')) as ProcessRecord | SlurmJobRecord;
   } catch (err) {
     return { refused: `unreadable (${(err as Error).message})` };
   }
-  const { command } = record;
+  if (typeof record !== 'object' || record === null) return { refused: 'not a record' };
+  if ('kind' in record && record.kind === 'slurm') {
+    if (typeof record.jobId !== 'string' || !/^\d+$/.test(record.jobId)) return { refused: `Slurm job id ${JSON.stringify(record.jobId)}` };
+    if (typeof record.jobName !== 'string' || !record.jobName.startsWith(SLURM_JOB_PREFIX)) {
+      return { refused: `names Slurm job ${JSON.stringify(record.jobName)}, not a subtomo job` };
+    }
+    if (record.user !== userInfo().username) return { refused: `names a job of user ${record.user}, not of ${userInfo().username}` };
+    return { slurm: record };
+  }
+  const mpirun = record as ProcessRecord;
+  const { command } = mpirun;
   if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== 'string')) return { refused: 'no command' };
   if (dirname(command[0]) !== RANK_PROGRAMS_DIR.replace(/\/$/, '')) return { refused: `names ${command[0]}, not a subtomo rank program` };
-  if (!Number.isInteger(record.pid) || record.pid <= 1) return { refused: `pid ${record.pid}` };
-  return { record };
+  if (!Number.isInteger(mpirun.pid) || mpirun.pid <= 1) return { refused: `pid ${mpirun.pid}` };
+  return { record: mpirun };
 }
 
 function endsWith(argv: readonly string[], tail: readonly string[]): boolean {
@@ -114,6 +144,7 @@ export interface StaleJobOutcome {
 export async function killRecordedJob(path: string, graceMs = 2_000): Promise<StaleJobOutcome> {
   const trusted = trustedRecord(path);
   if ('refused' in trusted) return trusted.refused === 'gone' ? { killed: 0 } : { killed: 0, refused: `process record ${path}: ${trusted.refused}` };
+  if ('slurm' in trusted) return cancelRecordedSlurmJob(path, trusted.slurm);
   const { record } = trusted;
   if (record.host !== hostname()) {
     return { killed: 0, refused: `process record ${path}: the job ran on ${record.host}, which this host (${hostname()}) cannot signal` };
@@ -131,4 +162,29 @@ export async function killRecordedJob(path: string, graceMs = 2_000): Promise<St
   }
   await rm(path, { force: true });
   return { killed: processes.length };
+}
+
+/** The record at `path` if it is a trusted Slurm job record, why it is refused, or null (gone, or an mpirun job's). */
+export function readSlurmRecord(path: string): { record: SlurmJobRecord } | { refused: string } | null {
+  const trusted = trustedRecord(path);
+  if ('slurm' in trusted) return { record: trusted.slurm };
+  if ('refused' in trusted) return trusted.refused === 'gone' ? null : { refused: `process record ${path}: ${trusted.refused}` };
+  return null;
+}
+
+/**
+ * Cancels the recorded Slurm job if Slurm confirms it is the recorded subtomo job of this user and it has not
+ * ended, then removes the record. A job id that now names another job (ids are reused after a cluster is
+ * rebuilt) is left alone.
+ */
+async function cancelRecordedSlurmJob(path: string, record: SlurmJobRecord): Promise<StaleJobOutcome> {
+  const job = await squeueJob(record.jobId);
+  if (job && (job.name !== record.jobName || job.user !== record.user)) {
+    await rm(path, { force: true });
+    return { killed: 0, refused: `process record ${path}: Slurm job ${record.jobId} is now ${job.user}'s '${job.name}', not the recorded job` };
+  }
+  const alive = job !== null && isAlive(job.state);
+  if (alive) await scancel(record.jobId);
+  await rm(path, { force: true });
+  return { killed: alive ? 1 : 0 };
 }

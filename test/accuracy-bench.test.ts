@@ -91,6 +91,10 @@ describe('bench/accuracy.ts --quick, end to end', () => {
         expect(o.score).toBeLessThan(1);
         expect(o.cpuSeconds).toBeGreaterThan(0);
         expect(o.evaluations).toBeGreaterThan(0);
+        // every candidate's final d (or its failure) and whether it stopped at the cap
+        expect(o.candidates).toHaveLength(3);
+        expect(o.candidates[o.candidateIndex].dissimilarity).toBeCloseTo(2 - 2 * o.score, 12);
+        for (const c of o.candidates) expect(typeof c.capped).toBe('boolean');
       }
     }
   });
@@ -128,6 +132,12 @@ describe('bench/accuracy.ts --quick, end to end', () => {
     const same = md.match(/Algorithm 2 \(mini-batches\): ([0-9.]+) s, (\d+) passes/);
     expect(same).not.toBeNull();
     expect(Number(same![2])).toBeGreaterThan(0);
+    // SAG against LM candidate by candidate: the distribution of SAG's d − LM's, and the refinements at the cap
+    const convergence = md.split('## Convergence')[1]?.split('\n').find((l) => l.startsWith('| SNR 0.01, ±60° |'));
+    expect(convergence, md).toBeDefined();
+    const cells = convergence!.split('|').map((x) => x.trim());
+    expect(Number(cells[2])).toBe(12);
+    expect(cells[11]).toMatch(/^\d+\/12$/);
     const svg = readFileSync(join(out, 'accuracy.svg'), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     // one point per particle and method, plus one legend marker per method

@@ -129,7 +129,7 @@ describe('alignment box', () => {
     const fromVolume = alignParticle(reference, particle, { ...settings, alignBox: 16, candidates });
     expect(fromShared.perCandidate.map((r) => r.R)).toEqual(fromVolume.perCandidate.map((r) => r.R));
     expect(fromShared.perCandidate.map((r) => r.t)).toEqual(fromVolume.perCandidate.map((r) => r.t));
-    expect(fromShared.best.candidateIndex).toBe(0);
+    expect(fromShared.best!.candidateIndex).toBe(0);
     const context = new ParticleContext(shared, particle, settings);
     expect([context.box, context.scale, context.particle.n]).toEqual([16, 3, 16]);
     expect(context.particle.voxelSize).toBeCloseTo(3 * particle.voxelSize, 12);

@@ -68,10 +68,21 @@ describe('alignment.sag', () => {
     const sag = { batchSize: 8, maxEpochs: 20, tolerance: 1e-6, lambda: 0.5 };
     expect(validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag } }).alignment.sag).toEqual(sag);
     expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { batch: 8 } } }))
-      .toThrow(/'alignment\.sag\.batch': is not a known field \(known: batchSize, maxEpochs, tolerance, lambda\)/);
+      .toThrow(/'alignment\.sag\.batch': is not a known field \(known: batchSize, maxEpochs, tolerance, gradientTolerance, lambda\)/);
     expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { batchSize: 0 } } })).toThrow(/'alignment\.sag\.batchSize': must be a positive integer, got 0/);
     expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { maxEpochs: 2.5 } } })).toThrow(/'alignment\.sag\.maxEpochs': must be a non-negative integer, got 2\.5/);
     expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { lambda: -1 } } })).toThrow(/'alignment\.sag\.lambda': must be ≥ 0, got -1/);
+  });
+});
+
+describe('simulated mixtures', () => {
+  test('data.pdb lists the models, with fractions and assembly per model; the lists must match it', () => {
+    const data = { pdb: ['/a.pdb', '/b.pdb'], fractions: [3, 1], assembly: [true, false] };
+    expect(validateConfig({ workdir: 'w', data }).data).toMatchObject(data);
+    expect(() => validateConfig({ workdir: 'w', data: { pdb: ['/a.pdb', '/b.pdb'], fractions: [1] } }))
+      .toThrow(/'data\.fractions': must be a list of 2 positive numbers, one per model of data\.pdb, got \[1\]/);
+    expect(() => validateConfig({ workdir: 'w', data: { pdb: '/a.pdb', assembly: [false] } })).toThrow(/'data\.assembly': describes a mixture/);
+    expect(() => validateConfig({ workdir: 'w', data: { pdb: [] } })).toThrow(/'data\.pdb': must be a file or a non-empty list of files/);
   });
 });
 

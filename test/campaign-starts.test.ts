@@ -55,7 +55,7 @@ beforeAll(async () => {
     n: 32, voxelSize: 12, resolution: 30, tilt: symmetricTilt(60), tiltStep: radians(3), snr: 0.1, maxShift: 2, seed: 9,
     imaging: { ctf: null, mtf: false },
   };
-  await writeSimulatedDataset(data, { config, count: 16, model: densityModel(groelPhantom()), source: 'phantom', weighting: 'atomic-number' });
+  await writeSimulatedDataset(data, { config, count: 16, components: [{ label: 'phantom', source: 'phantom', model: densityModel(groelPhantom()), fraction: 1 }], weighting: 'atomic-number' });
   const list = await readParticleList(join(data, 'particles.star'));
   const rng = new Rng(3);
   const particles = list.particles.map((p) => {

@@ -25,7 +25,7 @@ import { randomBlobs, renderBlobs } from './helpers/blobs.ts';
 describe('defaults', () => {
   it('have the documented values', () => {
     expect(FRM_DEFAULTS).toEqual({ bandwidth: 32, topN: 10 });
-    expect(SAG_DEFAULTS).toEqual({ algorithm: 2, maxEpochs: 40, tolerance: 1e-5, lambda: 0 });
+    expect(SAG_DEFAULTS).toEqual({ algorithm: 2, maxEpochs: 200, tolerance: 3e-5, gradientTolerance: 1e-5, lambda: 0 });
     expect(defaultBatchSize(64)).toBe(8);
     expect(WEIGHT_FLOOR_FRACTION).toBe(0.1);
     expect(CTF_DEFAULTS).toEqual({ defocusAngstrom: 60000, csMillimetre: 2, voltageKv: 300, amplitudeContrast: 0.07 });

@@ -7,7 +7,6 @@ import {
   dynamoMatrix,
   formatDynamoTable,
   parseDynamoTable,
-  poseFromDynamo,
   poseToDynamo,
   rotationFromDynamo,
 } from '../io/dynamo.ts';

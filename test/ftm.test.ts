@@ -3,8 +3,8 @@ import { applyFourierFilter } from '../core/filters.ts';
 import { fft3, ifft3Real } from '../core/fft.ts';
 import { TranslationMatcher, ftm } from '../core/ftm.ts';
 import { Rng } from '../core/random.ts';
-import { type Mat3, randomRotation, transformVolumeByMatrix } from '../core/rotate.ts';
-import type { Volume } from '../core/volume.ts';
+import { type Mat3, identity, randomRotation, rotationY, transformVolumeByMatrix } from '../core/rotate.ts';
+import { Volume } from '../core/volume.ts';
 import { symmetricTilt, wedgeMask } from '../core/wedge.ts';
 import { randomBlobs, renderBlobs } from './helpers/blobs.ts';
 import { rotateAway } from './helpers/alignment-case.ts';
@@ -103,6 +103,17 @@ describe('FTM translation search', () => {
     const match = ftm(wedged, particle, R, { maxShift: 6, wedgeParticle: WEDGE, wedgeRef: symmetricTilt(45) });
     expect(Math.hypot(match.t[0] - T[0], match.t[1] - T[1], match.t[2] - T[2])).toBeLessThan(0.2);
     expect(match.score).toBeGreaterThan(0.9);
+  });
+
+  it('finds no signal when the rotated reference lies wholly in the missing wedge, rounding aside', () => {
+    // slabs normal to z: all signal on the kz axis, which a ±60° tilt series about y never observes; the FFT
+    // leaves ~1e-32 of the energy elsewhere, which must not count as signal (core/align.ts then records
+    // the candidate as failed instead of refining on rounding noise)
+    const slabs = new Volume(N);
+    for (let z = 0; z < N; z++) for (let y = 0; y < N; y++) for (let x = 0; x < N; x++) slabs.set(x, y, z, Math.exp(-((z - 16) ** 2) / 8));
+    const { particle } = particleAt(8, [0, 0, 0]);
+    expect(() => ftm(slabs, particle, identity(), { maxShift: 4, wedgeParticle: WEDGE })).toThrow(/no signal inside the wedge overlap/);
+    expect(ftm(slabs, particle, rotationY(Math.PI / 2), { maxShift: 4, wedgeParticle: WEDGE }).score).toBeGreaterThan(-1);
   });
 
   it('rejects a bad maximum shift and mismatched boxes', () => {

@@ -94,7 +94,11 @@ describe('RELION 5: particles.star with its tomogram set', () => {
     expect(ts2.pixelSize).toBeCloseTo(8.1, 12);
     // TS_01: the aligned tilts (rlnTomoYTilt) in file order, with CTF and dose; TS_02: nominal tilts only.
     expect(ts1.tilts!.map((t) => deg(t.angle))).toEqual([-1.5, 28.5, -31.5, 58.5, -60]);
-    expect(ts1.tilts![0]).toEqual({ angle: radians(-1.5), defocusU: 30250.5, defocusV: 29870.25, astigmatismAngle: radians(45), preExposure: 0 });
+    // The astigmatism angle is measured from the tilted x axis: rlnDefocusAngle − rlnTomoZRot (io/relion-tomograms.ts).
+    expect(ts1.tilts![0]).toEqual({
+      angle: radians(-1.5), defocusU: 30250.5, defocusV: 29870.25, astigmatismAngle: radians(45 - 85.3), preExposure: 0, xTilt: 0,
+      source: `${join(PROJECT, 'Tomograms/job010/tilt_series/TS_01.star')}:20`,
+    });
     expect(ts2.tilts!.map((t) => [deg(t.angle), t.preExposure, t.defocusU])).toEqual([[0, 0, undefined], [50, 3.5, undefined], [-50, 7, undefined]]);
   });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import simulateCommand from '../cli/commands/simulate.ts';
 import { constrainedCCC } from '../core/ccc.ts';
+import { ctfValue, ctfZeros, electronWavelength } from '../core/ctf.ts';
 import { fft3 } from '../core/fft.ts';
 import { applyFourierFilter, softSphereMask } from '../core/filters.ts';
 import { groelPhantom } from '../core/phantom.ts';
@@ -12,11 +13,8 @@ import { eulerToMatrix, identity, radians, rotationZ, transformVolume, transform
 import {
   DatasetSimulator,
   TomographySimulator,
-  ctfValue,
-  ctfZeros,
   densityModel,
   detectorMtf,
-  electronWavelength,
   renderDensity,
   situsSigma,
   snrFromTwoRealisations,
@@ -379,12 +377,36 @@ describe('subtomo simulate (CLI)', () => {
   const run = (out: string, ...flags: string[]): Promise<void> =>
     simulateCommand.run(new Args(['--n', '2', '--size', '32', '--voxel', '10', '--resolution', '25', '--tilt-step', '3', '--max-shift', '2', '--seed', '3', '--out', out, ...flags]));
 
+  it('simulates a mixture: shares by fraction, the true class in the STAR, a reference per model (1BXN and its asymmetric unit)', async () => {
+    const out = join(tmp, 'mixture');
+    const rubisco = join(import.meta.dirname, '..', '..', 'shared', 'data', '1BXN.pdb');
+    await run(out, '--snr', 'inf', '--n', '4', '--voxel', '12', '--no-ctf', '--pdb', `${rubisco}:3,${rubisco}:1:asu`);
+    const star = starBlock(await readStar(join(out, 'particles.star')), 'particles', 'particles.star');
+    const labels = star.rows.map((r) => String(r[star.columns.indexOf('subtomoTrueClass')])).sort();
+    expect(labels).toEqual(['1BXN', '1BXN', '1BXN', '1BXN-asu']);
+    const meta = JSON.parse(readFileSync(join(out, 'particles.json'), 'utf8'));
+    expect(meta.mixture.map((m: { label: string; particles: number }) => [m.label, m.particles])).toEqual([['1BXN', 3], ['1BXN-asu', 1]]);
+    // The assembly (BIOMT: two copies) carries twice the density of the file's atoms alone.
+    const sum = async (f: string) => (await readMrc(join(out, f))).data.reduce((a, b) => a + b, 0);
+    expect((await sum('reference_1BXN.mrc')) / (await sum('reference_1BXN-asu.mrc'))).toBeCloseTo(2, 1);
+    // Each particle is its model's: the same seed and index give the same particle as a one-model data set.
+    const single = join(tmp, 'mixture-single');
+    await run(single, '--snr', 'inf', '--n', '4', '--voxel', '12', '--no-ctf', '--pdb', rubisco);
+    const first = star.rows.findIndex((r) => r[star.columns.indexOf('subtomoTrueClass')] === '1BXN');
+    const file = String(star.rows[first][0]);
+    expect(Array.from((await readMrc(join(out, file))).data)).toEqual(Array.from((await readMrc(join(single, file))).data));
+    await expect(run(join(tmp, 'bad-mixture'), '--snr', 'inf', '--pdb', `${rubisco}:-1`)).rejects.toThrow(/--pdb: '-1' .* is neither a positive fraction nor 'asu'/);
+  });
+
   it('writes particles, the reference, STAR and JSON whose poses re-create the particles, reproducibly', async () => {
     const out1 = join(tmp, 'set1');
     const out2 = join(tmp, 'set2');
     await run(out1, '--snr', 'inf');
     await run(out2, '--snr', 'inf');
-    expect(readdirSync(out1).sort()).toEqual(['particle_0001.mrc', 'particle_0002.mrc', 'particles.json', 'particles.star', 'reference.mrc']);
+    // With a CTF the set is a RELION 5 one: its tomogram set and the per-tilt STAR of its one tomogram beside the particles.
+    expect(readdirSync(out1).sort()).toEqual([
+      'particle_0001.mrc', 'particle_0002.mrc', 'particles.json', 'particles.star', 'reference.mrc', 'tilt_series', 'tomograms.star',
+    ]);
     for (const f of ['particle_0001.mrc', 'particle_0002.mrc', 'reference.mrc']) {
       // the data blocks are identical; the headers differ only in the creation-time label
       expect(readFileSync(join(out2, f)).subarray(1024)).toEqual(readFileSync(join(out1, f)).subarray(1024));

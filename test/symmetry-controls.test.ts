@@ -48,7 +48,7 @@ beforeAll(async () => {
     n: 32, voxelSize: 12, resolution: 30, tilt: symmetricTilt(60), tiltStep: radians(3), snr: Infinity, maxShift: 2, seed: 21,
     imaging: { ctf: null, mtf: false },
   };
-  await writeSimulatedDataset(data, { config, count: 8, model: densityModel(groelPhantom()), source: 'phantom', weighting: 'atomic-number' });
+  await writeSimulatedDataset(data, { config, count: 8, components: [{ label: 'phantom', source: 'phantom', model: densityModel(groelPhantom()), fraction: 1 }], weighting: 'atomic-number' });
   reference = await readMrc(join(data, 'reference.mrc'));
 });
 

@@ -79,7 +79,7 @@ describe.skipIf(skip !== null)(`two hosts${skip ? ` (skipped: ${skip})` : ''}`, 
       n: 24, voxelSize: 12, resolution: 30, tilt: symmetricTilt(60), tiltStep: radians(3), snr: 0.5, maxShift: 2, seed: 3,
       imaging: { ctf: null, mtf: false },
     };
-    await writeSimulatedDataset(data, { config, count: 6, model: densityModel(groelPhantom()), source: 'phantom', weighting: 'atomic-number' });
+    await writeSimulatedDataset(data, { config, count: 6, components: [{ label: 'phantom', source: 'phantom', model: densityModel(groelPhantom()), fraction: 1 }], weighting: 'atomic-number' });
     const star = await readParticleStar(join(data, 'particles.star'));
     targets = star.particles.map((p) => ({ name: p.imageName, path: p.path, tilt: p.tilt, reference: join(data, 'reference.mrc') }));
   });

@@ -25,11 +25,22 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { ClassSummary } from '../activities/classify.ts';
 import type * as activities from '../activities/index.ts';
 import type { FscResult, HalfAverages, HalfRefs, MaskParams } from '../activities/references.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
-import { ConfigError, assertAbsolutePaths, campaignMask, validateConfig, type CampaignConfig } from '../model/campaign.ts';
-import type { MpiRanks } from '../model/jobs.ts';
+import {
+  ConfigError,
+  STEP_RETRY,
+  assertAbsolutePaths,
+  campaignMask,
+  mpiRanksOf,
+  validateConfig,
+  type CampaignConfig,
+  type ClassificationConfig,
+} from '../model/campaign.ts';
+import { STATE_OF_STOP, indexCampaign } from './campaignIndex.ts';
+import { type ClassIterationSummary, type ClassificationEnd, type ClassificationState, runClassification } from './classification.ts';
 import { DEFAULT_QUEUES, roleOf, type Queues } from './queues.ts';
 
 export type CampaignStep =
@@ -43,12 +54,20 @@ export type CampaignStep =
   | 'fsc'
   | 'lowpass'
   | 'report'
+  | 'initial-classes'
+  | 'class-frm'
+  | 'class-refine'
+  | 'assign'
+  | 'class-average'
   | 'done'
   | 'failed'
   | 'cancelled';
 
 /** Steps of one iteration of a campaign, in order (what `watch` counts and `history` expects). */
 export const ITERATION_STEPS: readonly CampaignStep[] = ['frm', 'refine', 'average', 'register', 'fsc', 'lowpass', 'report'];
+/** Steps of one classification iteration (workflows/classification.ts), after 'initial-classes' once. */
+export const CLASS_ITERATION_STEPS: readonly CampaignStep[] = ['class-frm', 'class-refine', 'assign', 'class-average'];
+
 /** Steps before the first iteration; a user's reference leaves no start to measure, so no FSC. */
 export function setupSteps(config: Pick<CampaignConfig, 'reference'>): readonly CampaignStep[] {
   return ['load', 'split', 'initial-references', ...(config.reference ? [] : (['fsc'] as const))];
@@ -145,7 +164,13 @@ export interface CampaignStatus {
   boxSize?: number;
   steps: StepCounts;
   artifacts: CampaignArtifacts;
+  /** Classification iterations after the averaging ones (config `classification`), once they started. */
+  classification?: ClassificationState;
+  /** How many classification iterations the config asks for (the steps `watch` counts). */
+  classificationIterations?: number;
 }
+
+type ClassifiedConfig = CampaignConfig & { classification: ClassificationConfig };
 
 export type StopReason = 'max-iterations' | 'converged' | 'stop-signal';
 
@@ -158,6 +183,14 @@ export interface CampaignResult {
   bestResolution: number;
   steps: StepCounts;
   artifacts: CampaignArtifacts;
+  /** The classification after the averaging iterations (config `classification`): why it ended, its history and classes. */
+  classification?: {
+    stoppedBecause: ClassificationEnd;
+    iterations: ClassIterationSummary[];
+    classes: ClassSummary[];
+    /** The final assignment (activities/classify.ts AssignmentFile JSON: a class per particle of the set). */
+    assignment: ArtifactRef;
+  };
 }
 
 export const statusQuery = defineQuery<CampaignStatus>('status');
@@ -166,27 +199,6 @@ export const stopSignal = defineSignal('stop');
 
 type Activities = typeof activities;
 type ActivityName = keyof Activities;
-
-const RETRY = {
-  initialInterval: '1 second',
-  backoffCoefficient: 2,
-  maximumInterval: '1 minute',
-  maximumAttempts: 5,
-  nonRetryableErrorTypes: ['InvalidInput'],
-};
-
-/** The MPI job settings of the config's alignment section (drivers/execution.ts MpiRanks). */
-function mpiRanksOf(config: CampaignConfig): MpiRanks {
-  const { mpiRanks, hostfile, mpi } = config.alignment;
-  return {
-    np: mpiRanks,
-    ...(hostfile !== undefined && { hostfile }),
-    ...(mpi?.mca && { mca: mpi.mca }),
-    ...(mpi?.args && { args: mpi.args }),
-    ...(mpi?.readyTimeout !== undefined && { readyTimeoutSeconds: mpi.readyTimeout }),
-    ...(mpi?.stallTimeout !== undefined && { stallTimeoutSeconds: mpi.stallTimeout }),
-  };
-}
 
 /** Seed of SAG's slice order for one iteration (u32, different every iteration). */
 function iterationSeed(seed: number, iteration: number): number {
@@ -212,6 +224,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
     maxIterations: config.maxIterations,
     setupSteps: setupSteps(config),
     iterationSteps: ITERATION_STEPS,
+    ...(config.classification && { classificationIterations: config.classification.iterations }),
     step: carried ? 'frm' : 'load',
     stopRequested: carried?.stopRequested ?? false,
     history: carried?.history ?? [],
@@ -226,6 +239,8 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
   setHandler(stopSignal, () => {
     status.stopRequested = true;
   });
+  // Search attributes and memo (workflows/campaignIndex.ts): what `campaign list --query` and the Web UI find.
+  indexCampaign(config, status, 'running');
 
   let iterationCounts: StepCounts = { reused: 0, computed: 0 };
   /** Runs one activity on its queue, with an activity id `<iteration>.<step>` that the history command reads. */
@@ -235,13 +250,14 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
     arg: Parameters<Activities[K]>[0],
   ): Promise<Awaited<ReturnType<Activities[K]>>> {
     status.step = stepName;
-    const long = name === 'refine';
+    // MPI steps may wait in a cluster queue (executor: slurm) before they run: days, not hours.
+    const long = roleOf(name) === 'mpi';
     const proxy = proxyActivities<Activities>({
       activityId: `${status.iteration}.${stepName}`,
       taskQueue: queues[roleOf(name)],
       startToCloseTimeout: long ? '7 days' : '12 hours',
       heartbeatTimeout,
-      retry: RETRY,
+      retry: STEP_RETRY,
       // A cancelled campaign closes only once its running activity has stopped (and killed its MPI ranks).
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     });
@@ -272,9 +288,36 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
       computedSteps: iterationCounts.computed,
     });
   };
+  /** The classification iterations after the averaging ones (workflows/classification.ts), from their last poses. */
+  const classify = (classified: ClassifiedConfig): Promise<ClassificationEnd> => {
+    status.classification ??= { history: [] };
+    const last = status.history[status.history.length - 1];
+    return runClassification({
+      config: classified,
+      workdir,
+      halves: status.artifacts.halves!,
+      poses: status.artifacts.alignment ?? status.artifacts.startPoses!,
+      mask: mask(),
+      mpi: mpiRanksOf(config.alignment),
+      firstIteration: Math.max(status.iteration, last?.iteration ?? 0) + 2,
+      state: status.classification,
+      stopRequested: () => status.stopRequested,
+      setIteration: (i) => {
+        status.iteration = i;
+        iterationCounts = { reused: 0, computed: 0 };
+      },
+      run: {
+        initialClasses: (a) => step('initialClasses', 'initial-classes', a),
+        classCandidates: (a) => step('classCandidates', 'class-frm', a),
+        refineClasses: (a) => step('refineClasses', 'class-refine', a),
+        assignClasses: (a) => step('assignClasses', 'assign', a),
+        averageClassHalves: (a) => step('averageClassHalves', 'class-average', a),
+      },
+    });
+  };
   try {
     if (!carried) {
-      const data = await step('simulateOrLoad', 'load', { workdir, data: config.data });
+      const data = await step('simulateOrLoad', 'load', { workdir, data: config.data, ...(config.ctf === false && { ctf: false as const }) });
       status.artifacts.particles = data.particles;
       status.boxSize = data.boxSize;
       const split = await step('splitHalves', 'split', { workdir, particles: data.particles });
@@ -328,11 +371,11 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
         ...(alignment.sag && { sag: alignment.sag }),
         seed: iterationSeed(config.seed, iteration),
         referenceResolution: status.referenceResolution!,
-        mpi: mpiRanksOf(config),
+        mpi: mpiRanksOf(config.alignment),
       });
       status.artifacts.alignment = refined.alignment;
       let { averages } = await step('averageHalves', 'average', {
-        workdir, halves, alignment: refined.alignment, mpi: mpiRanksOf(config), ...(config.symmetry && { symmetry: config.symmetry }),
+        workdir, halves, alignment: refined.alignment, mpi: mpiRanksOf(config.alignment), ...(config.symmetry && { symmetry: config.symmetry }),
       });
       // The halves' relative orientation, measured every iteration: a large angle means the FSC compares
       // two differently oriented maps and its resolution means little (see halvesAngle).
@@ -367,6 +410,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
       } else {
         status.sinceImprovement++;
       }
+      indexCampaign(config, status, 'running');
       iterationsThisRun++;
       if (status.sinceImprovement >= config.patience) {
         stoppedBecause = 'converged';
@@ -382,11 +426,21 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
         await continueAsNew<typeof campaign>({ ...input, config, carried: { ...state, run: status.run + 1 } });
       }
     }
+    const classified = config.classification && stoppedBecause !== 'stop-signal' ? await classify(config as ClassifiedConfig) : undefined;
     status.step = 'done';
+    indexCampaign(config, status, STATE_OF_STOP[classified === 'stop-signal' ? 'stop-signal' : stoppedBecause]);
     const last = status.history[status.history.length - 1];
     return {
       name: config.name,
-      stoppedBecause,
+      stoppedBecause: classified === 'stop-signal' ? 'stop-signal' : stoppedBecause,
+      ...(classified && {
+        classification: {
+          stoppedBecause: classified,
+          iterations: status.classification!.history,
+          classes: status.classification!.classes ?? [],
+          assignment: status.classification!.assignment!,
+        },
+      }),
       iterations: status.history,
       finalResolution: last.resolution0143,
       bestResolution: status.bestResolution!,
@@ -394,7 +448,10 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
       artifacts: status.artifacts,
     };
   } catch (err) {
-    if (!(err instanceof ContinueAsNew)) status.step = isCancellation(err) ? 'cancelled' : 'failed';
+    if (!(err instanceof ContinueAsNew)) {
+      status.step = isCancellation(err) ? 'cancelled' : 'failed';
+      indexCampaign(config, status, status.step);
+    }
     throw err;
   }
 }

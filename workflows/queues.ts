@@ -10,7 +10,7 @@ export interface Queues {
 
 export const DEFAULT_QUEUES: Queues = { cpu: 'cpu', mpi: 'mpi' };
 
-export const MPI_ACTIVITIES = ['refine', 'averageHalves'] as const;
+export const MPI_ACTIVITIES = ['refine', 'averageHalves', 'initialClasses', 'refineClasses', 'averageClassHalves'] as const;
 
 export type QueueRole = keyof Queues;
 

@@ -7,14 +7,14 @@
  * radians, shifts in voxels, as model/jobs.ts ParticleAlignment). A reference of another box or voxel size is
  * resampled to the particles'.
  */
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { radians } from '../../core/rotate.ts';
 import type { Volume } from '../../core/volume.ts';
-import { type AlignSettings, type AlignTarget, alignJob, findCandidates, runAlignment } from '../../drivers/align.ts';
-import { readPreparedList, withUpdatedParticles } from '../../drivers/particleList.ts';
+import { type AlignSettings, type AlignTarget, alignJob, alignmentWarnings, findCandidates, meanRefinedCcc, runAlignment } from '../../drivers/align.ts';
+import { jobCtfOf, readPreparedList, withUpdatedParticles } from '../../drivers/particleList.ts';
 import { writeMrc } from '../../io/mrc.ts';
 import { writeParticleList } from '../../io/particles.ts';
-import { type Sampling, assertSameSampling, fitToSampling, readVolume, sameVoxelSize } from '../../io/volumes.ts';
+import { type Sampling, assertSameSampling, readMapFitted, readVolume } from '../../io/volumes.ts';
 import { ALIGNMENT_DEFAULTS, SAG_DEFAULTS, defaultMaskRadius } from '../../model/defaults.ts';
 import type { SagSettings } from '../../model/jobs.ts';
 import { ALIGN_METHODS, type AlignMethod } from '../../model/methods.ts';
@@ -27,13 +27,21 @@ import { FORMAT_USAGE, LIST_FLAGS, LIST_USAGE, listSelection, outputFormat } fro
 import { MPI_FLAGS, MPI_USAGE, mpiOptions } from '../mpiOptions.ts';
 
 const A = ALIGNMENT_DEFAULTS;
+
+/** The alignment flags `readSettings` reads, shared with `subtomo classify`. */
+export const ALIGN_SETTING_FLAGS = [
+  'method', 'candidates', 'bandwidth', 'max-shift', 'mask-radius', 'mask-edge', 'align-box', 'seed', 'batch', 'epochs', 'tolerance', 'gradient-tolerance', 'lambda', 'symmetry',
+];
+export const ALIGN_SETTINGS_USAGE =
+  `[--method ${ALIGN_METHODS.join('|')} (${A.method})] [--candidates ${A.candidates}] [--bandwidth ${A.bandwidth}] ` +
+  `[--max-shift ${A.maxShift}] [--mask-radius R] [--mask-edge ${A.maskEdge}] [--align-box M] [--seed ${A.seed}] [--symmetry C1|Cn|Dn]\n` +
+  `       SAG: [--batch B (box/8)] [--epochs ${SAG_DEFAULTS.maxEpochs} (safety cap)] [--tolerance ${SAG_DEFAULTS.tolerance}] ` +
+  `[--gradient-tolerance ${SAG_DEFAULTS.gradientTolerance}] [--lambda ${SAG_DEFAULTS.lambda}]\n` +
+  `            (B counts x-slices of the particles' box; tolerances are relative to the starting d; λ is Eq. 13's)`;
+
 const usage =
-  `subtomo align --ref REF.mrc|.em ${LIST_USAGE} --out LIST ${FORMAT_USAGE}\n       [--method ${ALIGN_METHODS.join('|')} (${A.method})] ` +
-  `[--candidates ${A.candidates}] [--bandwidth ${A.bandwidth}] [--max-shift ${A.maxShift}] [--mask-radius R] ` +
-  `[--mask-edge ${A.maskEdge}] [--align-box M] [--seed ${A.seed}] ${MPI_USAGE}\n` +
-  `       [--symmetry C1|Cn|Dn] [--angular-range DEG]   (local search within DEG of each particle's pose in the list)\n` +
-  `       SAG: [--batch B (box/8)] [--epochs ${SAG_DEFAULTS.maxEpochs}] [--tolerance ${SAG_DEFAULTS.tolerance}] ` +
-  `[--lambda ${SAG_DEFAULTS.lambda}]   (B counts x-slices of the particles' box; λ is Eq. 13's)`;
+  `subtomo align --ref REF.mrc|.em ${LIST_USAGE} --out LIST ${FORMAT_USAGE} ${MPI_USAGE}\n       ${ALIGN_SETTINGS_USAGE}\n` +
+  `       [--angular-range DEG]   (local search within DEG of each particle's pose in the list)`;
 
 /** The JSON results written beside the output STAR: x.star → x.json. */
 export function resultsPathFor(star: string): string {
@@ -53,6 +61,12 @@ function readSag(args: Args): SagSettings | undefined {
   if (args.has('tolerance')) {
     sag.tolerance = args.number('tolerance');
     if (sag.tolerance < 0) throw new UsageError(`--tolerance must be ≥ 0 (relative change of d per epoch), got ${sag.tolerance}`);
+  }
+  if (args.has('gradient-tolerance')) {
+    sag.gradientTolerance = args.number('gradient-tolerance');
+    if (sag.gradientTolerance < 0) {
+      throw new UsageError(`--gradient-tolerance must be ≥ 0 (decrease of d predicted by the gradient, relative), got ${sag.gradientTolerance}`);
+    }
   }
   if (args.has('lambda')) {
     sag.lambda = args.number('lambda');
@@ -113,7 +127,8 @@ async function run(args: Args): Promise<void> {
   const unposed = settings.angularRange !== undefined && prepared.particles.find((p) => !p.pose);
   if (unposed) throw new UsageError(`--angular-range refines around each particle's pose, but ${unposed.name} has none in ${args.string('particles')}`);
   const targets: AlignTarget[] = prepared.particles.map((p) => ({
-    name: p.name, path: p.image, tilt: p.tilt, reference: reference.path, ...(settings.angularRange !== undefined && { prior: p.pose }),
+    name: p.name, path: p.image, tilt: p.tilt, ...jobCtfOf(prepared, p), reference: reference.path,
+    ...(settings.angularRange !== undefined && { prior: p.pose }),
   }));
   const read = {
     reference: async (): Promise<Volume> => reference.volume,
@@ -137,14 +152,15 @@ async function run(args: Args): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   const aligned = prepared.particles.map((p, i) => {
     const r = results[i];
-    return { ...p, pose: r.pose, scores: { ccc: r.ccc, dissimilarity: r.dissimilarity, iterations: r.iterations, candidate: r.candidateIndex } };
+    return { ...p, pose: r.failed ? (p.pose ?? r.pose) : r.pose, scores: { ccc: r.ccc, dissimilarity: r.dissimilarity, iterations: r.iterations, candidate: r.failed ? -1 : r.candidateIndex } };
   });
   const written = await writeParticleList(withUpdatedParticles(prepared, aligned), out, format);
-  const meanCcc = results.reduce((a, r) => a + r.ccc, 0) / results.length;
+  const meanCcc = meanRefinedCcc(results);
   const lines = [
     ...reference.changes.map((c) => `reference ${refPath}: ${c}, to match the particles (written to ${reference.path})`),
     `aligned ${results.length} particles (${pairs} particle × candidate refinements, ${settings.method}) in ${seconds.toFixed(1)} s` +
       `${mpi ? ` on ${mpi.np} MPI ranks` : ''}; mean CCC ${meanCcc.toFixed(4)}`,
+    ...alignmentWarnings(results),
     ...(ranks ?? []).map((r) => `  rank ${r.rank}: ${r.pairs} pairs, ${r.particlesRead} particles read, ${r.seconds.toFixed(1)} s`),
     `wrote ${written.join(', ')} (${format}) and ${job.out}`,
   ];
@@ -157,10 +173,8 @@ async function run(args: Args): Promise<void> {
  * from a file.
  */
 async function referenceOnSampling(path: string, sampling: Sampling, out: string): Promise<{ volume: Volume; path: string; changes: string[] }> {
-  // An EM file carries no voxel size: it is taken to be the particles'. An MRC header's is believed.
-  const original = await readVolume(path, extname(path).toLowerCase() === '.em' ? { voxelSize: sampling.voxelSize } : {});
-  if (original.n === sampling.n && sameVoxelSize(original.voxelSize, sampling.voxelSize)) return { volume: original, path, changes: [] };
-  const { volume, changes } = fitToSampling(original, sampling);
+  const { volume, changes } = await readMapFitted(path, sampling);
+  if (changes.length === 0) return { volume, path, changes };
   const fitted = join(dirname(out), `.${basename(out)}.reference.mrc`);
   await writeMrc(fitted, volume, { labels: [`${basename(path)} resampled to ${sampling.n}^3 of ${sampling.voxelSize} A`] });
   return { volume, path: fitted, changes };
@@ -170,8 +184,8 @@ const align: Command = {
   summary: 'align particles to a reference: FRM candidates, then SAG/LM/Chen refinement (optionally on MPI ranks)',
   usage,
   flags: {
-    values: ['ref', 'out', 'method', 'candidates', 'bandwidth', 'max-shift', 'mask-radius', 'mask-edge', 'align-box', 'seed',
-      'batch', 'epochs', 'tolerance', 'lambda', 'symmetry', 'angular-range', ...LIST_FLAGS.values, ...MPI_FLAGS.values],
+    values: ['ref', 'out', 'angular-range', ...ALIGN_SETTING_FLAGS, ...LIST_FLAGS.values, ...MPI_FLAGS.values],
+    switches: LIST_FLAGS.switches,
     repeatable: [...(LIST_FLAGS.repeatable ?? []), ...(MPI_FLAGS.repeatable ?? [])],
   },
   run,

@@ -9,7 +9,7 @@ import { softSphereMask } from '../../core/filters.ts';
 import { fscCurve, goldStandardResolution, resolutionAtFscHalf } from '../../core/fsc.ts';
 import { alternatingHalf } from '../../core/halfmaps.ts';
 import { runAverage } from '../../drivers/average.ts';
-import { type PreparedList, readPreparedList } from '../../drivers/particleList.ts';
+import { type PreparedList, jobCtfOf, readPreparedList } from '../../drivers/particleList.ts';
 import { type UserMask, readMask } from '../../io/mask.ts';
 import { readMrc } from '../../io/mrc.ts';
 import { readVolume } from '../../io/volumes.ts';
@@ -40,7 +40,9 @@ export function averageJobOf(prepared: PreparedList, outDir: string, floorFracti
     throw new Error(`${prepared.list.origin.path}: particle ${unposed.name} has no pose; average needs aligned particles, e.g. the list written by subtomo align`);
   }
   return {
-    particles: prepared.particles.map((p, i) => ({ name: p.name, path: p.image, tilt: p.tilt, pose: p.pose!, half: p.half ?? alternatingHalf(i) })),
+    particles: prepared.particles.map((p, i) => ({
+      name: p.name, path: p.image, tilt: p.tilt, ...jobCtfOf(prepared, p), pose: p.pose!, half: p.half ?? alternatingHalf(i),
+    })),
     out: averageOutputs(outDir),
     floorFraction,
     voxelSize: prepared.voxelSize,
@@ -89,6 +91,7 @@ const average: Command = {
   usage,
   flags: {
     values: ['out', 'floor-fraction', 'symmetry', 'mask', ...LIST_FLAGS.values.filter((f) => f !== 'format'), ...MPI_FLAGS.values],
+    switches: LIST_FLAGS.switches,
     repeatable: [...(LIST_FLAGS.repeatable ?? []), ...(MPI_FLAGS.repeatable ?? [])],
   },
   run,

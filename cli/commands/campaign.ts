@@ -15,6 +15,7 @@ import {
 } from '../../app/campaignClient.ts';
 import { campaignTimeline, formatTimeline } from '../../app/campaignHistory.ts';
 import { isOpen, resultSummary, statusSummary, watchCampaign } from '../../app/campaignWatch.ts';
+import { listRuns } from '../../app/searchAttributes.ts';
 import { CONNECTION_FLAGS, CONNECTION_USAGE, connectionSettings } from '../../infra/connection.ts';
 import { type Args, UsageError } from '../../os/args.ts';
 import { statusQuery, stopSignal, type campaign } from '../../workflows/campaign.ts';
@@ -23,7 +24,8 @@ import type { Command } from '../command.ts';
 
 const usage = [
   'subtomo campaign start --config FILE [--id ID [--rerun]] [--watch] [--cpu-queue cpu] [--mpi-queue mpi]',
-  '       subtomo campaign list | status ID | watch ID | history ID | resume ID [--no-wait] | cancel ID | stop ID',
+  '       subtomo campaign list [--query "SubtomoBestResolution < 30 AND SubtomoMethod = \'sag\'"]',
+  '       subtomo campaign status ID | watch ID | history ID | resume ID [--no-wait] | cancel ID | stop ID',
   `       connection: ${CONNECTION_USAGE}`,
 ].join('\n');
 
@@ -71,13 +73,9 @@ async function run(args: Args): Promise<void> {
   try {
     const handle = client.workflow.getHandle<typeof campaign>(id);
     switch (action) {
-      case 'list': {
-        for await (const w of client.workflow.list({ query: `WorkflowType = '${CAMPAIGN_WORKFLOW}'` })) {
-          out(`${w.workflowId}  ${w.status.name.padEnd(16)} started ${w.startTime.toISOString()}` +
-            (w.closeTime ? `  closed ${w.closeTime.toISOString()}` : ''));
-        }
+      case 'list':
+        for (const line of await listRuns(client, CAMPAIGN_WORKFLOW, args.optionalString('query'))) out(line);
         break;
-      }
       case 'status': {
         const d = await handle.describe();
         if (isOpen(d.status.name)) out(statusSummary(await handle.query(statusQuery), d.status.name.toLowerCase()));
@@ -124,7 +122,7 @@ async function run(args: Args): Promise<void> {
 const command: Command = {
   summary: 'durable reference-free averaging campaigns on Temporal (start, watch, history, resume, …)',
   usage,
-  flags: { values: ['config', 'id', 'cpu-queue', 'mpi-queue', ...CONNECTION_FLAGS], switches: ['watch', 'no-wait', 'rerun'] },
+  flags: { values: ['config', 'id', 'cpu-queue', 'mpi-queue', 'query', ...CONNECTION_FLAGS], switches: ['watch', 'no-wait', 'rerun'] },
   run,
 };
 

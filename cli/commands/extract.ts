@@ -51,7 +51,7 @@ async function run(args: Args): Promise<void> {
 const extract: Command = {
   summary: 'cut subtomograms out of tomograms at the particles of a RELION/Warp/Dynamo list',
   usage,
-  flags: { values: ['box', 'binning', 'out', ...LIST_FLAGS.values], repeatable: LIST_FLAGS.repeatable },
+  flags: { values: ['box', 'binning', 'out', ...LIST_FLAGS.values], switches: LIST_FLAGS.switches, repeatable: LIST_FLAGS.repeatable },
   run,
 };
 

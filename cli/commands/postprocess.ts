@@ -5,14 +5,10 @@
  * mask), PREFIX_fsc.csv/.svg, PREFIX_guinier.svg and PREFIX.star (RELION's postprocess.star layout,
  * io/postprocess.ts). The resolution, the B-factor and the paths go to stdout, notes and warnings to stderr.
  */
-import { mkdir } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { FSC_GOLD_STANDARD } from '../../core/fsc.ts';
-import { RANDOMISED_FSC_WARNING, type PostprocessResult, postprocess } from '../../core/postprocess.ts';
-import { writeFileAtomic } from '../../io/atomic.ts';
-import { writeMrc } from '../../io/mrc.ts';
-import { fscColumns, fscCsv, fscSvg, guinierSvg, postprocessStar } from '../../io/postprocess.ts';
-import { writeStar } from '../../io/star.ts';
+import { postprocess } from '../../core/postprocess.ts';
+import { postprocessWarnings, writePostprocessOutputs } from '../../drivers/postprocess.ts';
 import { type Args, UsageError } from '../../os/args.ts';
 import type { Command } from '../command.ts';
 import { HALF_MAP_FLAGS, HALF_MAP_USAGE, readHalfMapInput, withFlagHints } from '../halfMapOptions.ts';
@@ -20,18 +16,6 @@ import { HALF_MAP_FLAGS, HALF_MAP_USAGE, readHalfMapInput, withFlagHints } from 
 const usage =
   `subtomo postprocess ${HALF_MAP_USAGE} --out PREFIX [--bfactor auto|B (Å², negative sharpens; default auto)] ` +
   '[--fit-from Å (default max(10, 2 × resolution)) --fit-to Å (default the resolution)]';
-
-/** The files written for --out PREFIX. */
-function postprocessOutputs(prefix: string, masked: boolean) {
-  return {
-    map: `${prefix}.mrc`,
-    maskedMap: masked ? `${prefix}_masked.mrc` : undefined,
-    star: `${prefix}.star`,
-    fscCsv: `${prefix}_fsc.csv`,
-    fscSvg: `${prefix}_fsc.svg`,
-    guinierSvg: `${prefix}_guinier.svg`,
-  };
-}
 
 interface Sharpening {
   bFactor: number | 'auto';
@@ -72,20 +56,6 @@ function readPrefix(args: Args): string {
   return resolve(out);
 }
 
-/** MRC labels (ASCII, ≤ 80 characters each) saying what the map is. */
-function mapLabels(result: PostprocessResult, halves: readonly string[], symmetry: string | undefined, maskPath?: string): string[] {
-  const { resolution, fit } = result;
-  const source = result.final === result.unmasked ? 'unmasked' : 'mask-corrected';
-  const labels = [
-    `postprocess: mean of ${halves.map((p) => basename(p)).join(' + ')}`,
-    `resolution ${resolution.toFixed(2)} A at FSC ${FSC_GOLD_STANDARD} (${source}); low-pass ${resolution.toFixed(2)} A`,
-    `FSC-weighted; B-factor ${result.bFactor.toFixed(0)} A^2 ${fit ? `(fitted ${fit.from.toFixed(1)}-${fit.to.toFixed(1)} A)` : '(given)'}`,
-  ];
-  if (symmetry) labels.push(`each half symmetrised with ${symmetry}`);
-  if (maskPath) labels.push(`multiplied by mask ${basename(maskPath)}`);
-  return labels;
-}
-
 async function run(args: Args): Promise<void> {
   const prefix = readPrefix(args);
   const sharpening = readSharpening(args);
@@ -95,30 +65,13 @@ async function run(args: Args): Promise<void> {
   const result = withFlagHints(() =>
     postprocess(half1, half2, { ...sharpening, mask: mask?.data, seed: input.seed, randomiseFrom: input.randomiseFrom }),
   );
-  if (result.diagnostics?.maskRejected) {
-    note('warning: the unmasked FSC reaches further than the mask-corrected one: the mask cuts away signal, so the unmasked FSC is used, as RELION does; try a larger or softer mask');
-  } else if (result.diagnostics && result.diagnostics.randomisedFscAtResolution > RANDOMISED_FSC_WARNING) {
-    note(
-      `warning: the phase-randomised masked FSC is ${result.diagnostics.randomisedFscAtResolution.toFixed(3)} (> ${RANDOMISED_FSC_WARNING}) at the resolution: ` +
-        'the mask is too sharp for a reliable correction; try a softer mask',
-    );
-  }
+  for (const warning of postprocessWarnings(result)) note(`warning: ${warning}`);
   if (typeof sharpening.bFactor === 'number' && sharpening.bFactor > 0) {
     note(`warning: --bfactor ${sharpening.bFactor} is positive, which blurs the map; a negative B-factor sharpens it`);
   }
-
-  const files = postprocessOutputs(prefix, mask !== undefined);
-  await mkdir(dirname(prefix), { recursive: true });
-  const symmetry = input.symmetry?.name;
-  await writeMrc(files.map, result.map, { labels: mapLabels(result, paths, symmetry) });
-  if (files.maskedMap && result.maskedMap) {
-    await writeMrc(files.maskedMap, result.maskedMap, { labels: mapLabels(result, paths, symmetry, mask?.path) });
-  }
-  const curves = fscColumns(result.unmasked, result.maskCorrection);
-  await writeFileAtomic(files.fscCsv, fscCsv(curves));
-  await writeFileAtomic(files.fscSvg, fscSvg(curves, `FSC of ${paths[0]} and ${paths[1]}`));
-  await writeFileAtomic(files.guinierSvg, guinierSvg(result));
-  await writeStar(files.star, postprocessStar(result, { half1: paths[0], half2: paths[1], map: files.map, mask: mask?.path, maskedMap: files.maskedMap }));
+  const files = await writePostprocessOutputs(prefix, result, {
+    halves: paths, ...(mask && { mask: mask.path }), ...(input.symmetry && { symmetry: input.symmetry.name }),
+  });
 
   const { resolution, resolutionHalf, fit } = result;
   const source = result.maskCorrection ? (result.final === result.unmasked ? 'unmasked: mask rejected' : 'mask-corrected') : 'unmasked';
