@@ -127,40 +127,65 @@ export async function startCampaign(client: Client, config: CampaignConfig, opts
 
 export type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
-export interface CampaignRun {
+/** One run of a workflow: its history and the input it started with. */
+export interface WorkflowRun<I> {
   runId: string;
   events: HistoryEvent[];
-  input: CampaignInput;
+  input: I;
 }
+
+export type CampaignRun = WorkflowRun<CampaignInput>;
 
 export function decodePayload<T>(payload: Payload | null | undefined): T | undefined {
   return payload ? defaultPayloadConverter.fromPayload<T>(payload) : undefined;
 }
 
-async function fetchRun(client: Client, workflowId: string, runId: string): Promise<CampaignRun> {
+/** One run of a workflow; `kind` and `accepts` refuse a workflow of another type, naming it. */
+export async function fetchWorkflowRun<I>(
+  client: Client,
+  workflowId: string,
+  runId: string,
+  kind: string,
+  accepts: (input: I | undefined) => boolean,
+): Promise<WorkflowRun<I>> {
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   const events = history.events ?? [];
   const started = events[0]?.workflowExecutionStartedEventAttributes;
   if (!started) throw new Error(`workflow ${workflowId} has no start event`);
-  const input = decodePayload<CampaignInput>(started.input?.payloads?.[0]);
-  if (!input?.config) throw new Error(`workflow ${workflowId} is not a campaign (type ${started.workflowType?.name})`);
-  return { runId, events, input };
+  const input = decodePayload<I>(started.input?.payloads?.[0]);
+  if (!accepts(input)) throw new Error(`workflow ${workflowId} is not a ${kind} (type ${started.workflowType?.name})`);
+  return { runId, events, input: input! };
 }
+
+/** Every run of a workflow, oldest first: from the latest run back through `previous` (the run it continued or resumed). */
+export async function workflowRuns<I>(
+  client: Client,
+  workflowId: string,
+  kind: string,
+  accepts: (input: I | undefined) => boolean,
+  previous: (run: WorkflowRun<I>) => string | undefined,
+): Promise<WorkflowRun<I>[]> {
+  const runs: WorkflowRun<I>[] = [];
+  let next: string | undefined = (await client.workflow.getHandle(workflowId).describe()).runId;
+  while (next) {
+    const run = await fetchWorkflowRun(client, workflowId, next, kind, accepts);
+    runs.unshift(run);
+    next = previous(run);
+  }
+  return runs;
+}
+
+const isCampaignInput = (input: CampaignInput | undefined) => Boolean(input?.config);
 
 /**
  * Every run of a campaign, oldest first: the continue-as-new chain of the latest run and, through
  * `resumedFrom`, the chains of the runs it resumed.
  */
-export async function campaignRuns(client: Client, workflowId: string): Promise<CampaignRun[]> {
-  const runs: CampaignRun[] = [];
-  let next: string | undefined = (await client.workflow.getHandle(workflowId).describe()).runId;
-  while (next) {
-    const run = await fetchRun(client, workflowId, next);
-    runs.unshift(run);
+export function campaignRuns(client: Client, workflowId: string): Promise<CampaignRun[]> {
+  return workflowRuns(client, workflowId, 'campaign', isCampaignInput, (run) => {
     const started = run.events[0].workflowExecutionStartedEventAttributes!;
-    next = started.continuedExecutionRunId || run.input.resumedFrom || undefined;
-  }
-  return runs;
+    return started.continuedExecutionRunId || run.input.resumedFrom || undefined;
+  });
 }
 
 const RESUMABLE = new Set(['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT']);
@@ -174,7 +199,7 @@ export async function resumeCampaign(client: Client, workflowId: string): Promis
   if (!RESUMABLE.has(latest.status.name)) {
     throw new Error(`campaign ${workflowId} is ${latest.status.name}; only a failed, cancelled, terminated or timed-out campaign can be resumed`);
   }
-  const { input } = await fetchRun(client, workflowId, latest.runId);
+  const { input } = await fetchWorkflowRun(client, workflowId, latest.runId, 'campaign', isCampaignInput);
   const { carried: _carried, ...fresh } = input;
   const typedSearchAttributes = await startAttributes(client, campaignStartIndex(fresh.config));
   const handle = await client.workflow.start<typeof campaign>(CAMPAIGN_WORKFLOW, {

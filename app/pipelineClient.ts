@@ -15,7 +15,7 @@ import { PipelineError, parsePipelineSpec, pathFieldsOf, planPipeline, type Node
 import type { CampaignParams, Raw } from '../model/pipelineNodes.ts';
 import { pipelineIndex, type PipelineInput, type pipeline } from '../workflows/pipeline.ts';
 import { DEFAULT_QUEUES, type Queues } from '../workflows/queues.ts';
-import { decodePayload, type HistoryEvent } from './campaignClient.ts';
+import { type WorkflowRun, fetchWorkflowRun, workflowRuns } from './campaignClient.ts';
 import { startAttributes } from './searchAttributes.ts';
 
 export const PIPELINE_WORKFLOW = 'pipeline';
@@ -170,32 +170,13 @@ export async function startPipeline(client: Client, spec: PipelineSpec, opts: St
   }
 }
 
-export interface PipelineRun {
-  runId: string;
-  events: HistoryEvent[];
-  input: PipelineInput;
-}
+export type PipelineRun = WorkflowRun<PipelineInput>;
 
-async function fetchPipelineRun(client: Client, workflowId: string, runId: string): Promise<PipelineRun> {
-  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-  const events = history.events ?? [];
-  const started = events[0]?.workflowExecutionStartedEventAttributes;
-  if (!started) throw new Error(`workflow ${workflowId} has no start event`);
-  const input = decodePayload<PipelineInput>(started.input?.payloads?.[0]);
-  if (!input?.spec) throw new Error(`workflow ${workflowId} is not a pipeline (type ${started.workflowType?.name})`);
-  return { runId, events, input };
-}
+const isPipelineInput = (input: PipelineInput | undefined) => Boolean(input?.spec);
 
 /** Every run of a pipeline, oldest first: the latest and, through `resumedFrom`, the runs it resumed. */
-export async function pipelineRuns(client: Client, workflowId: string): Promise<PipelineRun[]> {
-  const runs: PipelineRun[] = [];
-  let next: string | undefined = (await client.workflow.getHandle(workflowId).describe()).runId;
-  while (next) {
-    const run = await fetchPipelineRun(client, workflowId, next);
-    runs.unshift(run);
-    next = run.input.resumedFrom;
-  }
-  return runs;
+export function pipelineRuns(client: Client, workflowId: string): Promise<PipelineRun[]> {
+  return workflowRuns(client, workflowId, 'pipeline', isPipelineInput, (run) => run.input.resumedFrom);
 }
 
 const RESUMABLE = new Set(['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT']);
@@ -209,7 +190,7 @@ export async function resumePipeline(client: Client, workflowId: string): Promis
   if (!RESUMABLE.has(latest.status.name)) {
     throw new Error(`pipeline ${workflowId} is ${latest.status.name}; only a failed, cancelled, terminated or timed-out pipeline can be resumed`);
   }
-  const { input } = await fetchPipelineRun(client, workflowId, latest.runId);
+  const { input } = await fetchWorkflowRun(client, workflowId, latest.runId, 'pipeline', isPipelineInput);
   const typedSearchAttributes = await startAttributes(client, pipelineIndex(planPipeline(input.spec), [], 'running'));
   const handle = await client.workflow.start<typeof pipeline>(PIPELINE_WORKFLOW, {
     taskQueue: latest.taskQueue,

@@ -31,10 +31,12 @@ export async function startAttributes(client: Client, index: SubtomoIndex): Prom
 
 /**
  * The list query of runs of `workflowType` that also match the user's `filter` (Temporal's list filter syntax,
- * e.g. `SubtomoBestResolution < 30 AND SubtomoMethod = 'sag'`).
+ * e.g. `SubtomoBestResolution < 30 AND SubtomoMethod = 'sag'`); a campaign that continued as new is listed once,
+ * by its latest run.
  */
 export function listQuery(workflowType: string, filter?: string): string {
-  const type = `WorkflowType = '${workflowType}'`;
+  // a run that continued as new is a link of its campaign's chain, listed through its latest run
+  const type = `WorkflowType = '${workflowType}' AND ExecutionStatus != 'ContinuedAsNew'`;
   return filter && filter.trim() !== '' ? `${type} AND (${filter})` : type;
 }
 

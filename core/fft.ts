@@ -28,6 +28,7 @@
  * For real volumes (n even) two real x-lines share one complex FFT. The module keeps its scratch buffers
  * across calls; the largest, used by `ifft3RealReference`, holds a half spectrum (≈ n³·8 bytes).
  */
+import { digitReversal } from './fftDigits.ts';
 import { fft3cWasm, irfft3Wasm, rfft3Wasm, wasmComplexSize, wasmRealSize } from './fftWasm.ts';
 
 interface Plan1D {
@@ -94,21 +95,7 @@ class MixedRadixTransform implements BatchTransform {
   private tmp = new Float64Array(0);
 
   constructor(readonly n: number, radices: readonly number[]) {
-    // Sample j goes to the position whose stage-s digit is j's digit for the radices taken from the last stage.
-    const order = new Int32Array(n);
-    const slot = new Int32Array(n);
-    for (let j = 0; j < n; j++) {
-      let rest = j;
-      let pos = 0;
-      let weight = n;
-      for (let s = radices.length - 1; s >= 0; s--) {
-        weight /= radices[s];
-        pos += (rest % radices[s]) * weight;
-        rest = Math.floor(rest / radices[s]);
-      }
-      order[pos] = j;
-      slot[j] = pos;
-    }
+    const { order, slot } = digitReversal(n, radices);
     this.order = order;
     this.slot = slot;
     const cycles: number[] = [];

@@ -9,6 +9,7 @@
  * and ifft3Real of n³, ≈ 33·n³ bytes). Growing the memory replaces its ArrayBuffer, so the typed-array views
  * of it are re-made after every growth (`heap`).
  */
+import { digitReversal } from './fftDigits.ts';
 import { FFT_WASM_BASE64 } from './fftWasmBinary.ts';
 
 interface Kernels {
@@ -132,20 +133,7 @@ function plan(n: number): number {
   if (ptr !== undefined) return ptr;
   const radices = wasmRadices(n);
   if (!radices) throw new RangeError(`no WebAssembly FFT plan for length ${n}`);
-  const order = new Int32Array(n);
-  const slot = new Int32Array(n);
-  for (let j = 0; j < n; j++) {
-    let rest = j;
-    let pos = 0;
-    let weight = n;
-    for (let s = radices.length - 1; s >= 0; s--) {
-      weight /= radices[s];
-      pos += (rest % radices[s]) * weight;
-      rest = Math.floor(rest / radices[s]);
-    }
-    order[pos] = j;
-    slot[j] = pos;
-  }
+  const { order, slot } = digitReversal(n, radices);
   ptr = reserve(16 + 16 * radices.length);
   const slotPtr = reserve(4 * n);
   const orderPtr = reserve(4 * n);

@@ -7,41 +7,14 @@
  * labelled pieces (src/common/write_labelled_message.c). A piece of exactly that size is therefore continued
  * by the next piece of the same task; a line of exactly 1024 bytes is followed by an empty piece that ends it.
  * Unlabelled lines are the batch script's own: srun's and slurmstepd's messages.
- *
- * Bytes are handled as latin1 (one char per byte) so that a piece boundary inside a UTF-8 character cannot
- * corrupt it; each reassembled line is decoded as UTF-8 afterwards.
  */
+import { RankOutputDemux, utf8 } from './rankOutput.ts';
+
 const LABEL = /^ *(\d+): /;
 const SLURM_IO_MAX_MSG_LEN = 1024;
 
-export class LabeledOutputDemux {
-  private pending = '';
-  private readonly partialLines = new Map<number, string>();
-
-  constructor(
-    private readonly onRankLine: (rank: number, line: string) => void,
-    private readonly onLauncherLine: (line: string) => void,
-  ) {}
-
-  push(chunk: Buffer): void {
-    const text = this.pending + chunk.toString('latin1');
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      this.outputLine(text.slice(start, nl));
-      start = nl + 1;
-    }
-    this.pending = text.slice(start);
-  }
-
-  /** Flushes what is left once the output is complete (a last line without newline, cut-off rank lines). */
-  end(): void {
-    if (this.pending) this.outputLine(this.pending);
-    this.pending = '';
-    for (const [rank, partial] of this.partialLines) this.onRankLine(rank, utf8(partial));
-    this.partialLines.clear();
-  }
-
-  private outputLine(text: string): void {
+export class LabeledOutputDemux extends RankOutputDemux {
+  protected outputLine(text: string): void {
     const label = LABEL.exec(text);
     if (!label) {
       this.onLauncherLine(utf8(text));
@@ -57,8 +30,4 @@ export class LabeledOutputDemux {
       this.onRankLine(rank, utf8(line));
     }
   }
-}
-
-function utf8(latin1: string): string {
-  return Buffer.from(latin1, 'latin1').toString('utf8');
 }
