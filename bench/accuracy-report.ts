@@ -371,7 +371,11 @@ export function accuracyMarkdown(report: AccuracyReport): string {
       `${plan.particles} true poses); SAG slice order of particle i from Rng.derive(${plan.seed}, i).`,
     `- Model: ${report.model}; symmetry ${plan.symmetry} (rotation errors are the minimum over its operators).`,
     `- Simulation: ${plan.n}³ voxels of ${plan.voxelSize} Å, density at ${plan.resolution} Å, shifts uniform in ±${plan.maxShift} voxels per axis, ` +
-      `tilt step ${plan.tiltStepDeg}°, CTF (300 kV, 6 µm underfocus, Cs 2 mm, 7 % amplitude contrast), detector MTF, WBP. SNR: ${SNR_DEFINITION}.`,
+      `tilt step ${plan.tiltStepDeg}°, CTF (300 kV, ${plan.defocus ? `each particle's underfocus drawn from ${plan.defocus[0]}–${plan.defocus[1]} µm` : '6 µm underfocus'}, ` +
+      `Cs 2 mm, 7 % amplitude contrast), detector MTF, WBP. SNR: ${SNR_DEFINITION}.`,
+    ...(plan.defocus
+      ? [`- CTF in alignment: ${plan.ctfAlign ? "each particle matched to its own CTF (core/ctf.ts ctfMatched) before FRM and every refinement" : 'none: the binary wedge only (--ctf wedge)'}.`]
+      : []),
     `- Alignment: soft sphere mask radius ${plan.maskRadius} + ${plan.maskEdge} voxel edge; FRM bandwidth ${plan.bandwidth} ` +
       `(${(180 / plan.bandwidth).toFixed(2)}° grid), top ${plan.candidates} candidates; FTM search radius ${plan.searchShift.toFixed(2)} voxels; ` +
       'method defaults of core/sag.ts, core/lm.ts, core/chen.ts. ' +

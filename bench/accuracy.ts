@@ -13,7 +13,9 @@
  * Usage: npx tsx bench/accuracy.ts [--quick] [--particles 20] [--conditions 0.03:60,0.01:60,…|inf:90]
  *   [--methods sag,lm,chen[,sag1]] [--candidates 10] [--bandwidth 32] [--seed 1] [--size 64] [--voxel 6]
  *   [--resolution 20] [--ref-resolution 60] [--align-box full|auto|N] [--max-shift 4] [--mask-edge 3]
- *   [--symmetry D7] [--pdb FILE] [--note TEXT] [--out docs/accuracy]
+ *   [--symmetry D7] [--pdb FILE] [--defocus MIN:MAX [--ctf matched|wedge]] [--note TEXT] [--out docs/accuracy]
+ * --defocus draws each particle's underfocus (µm) from the range, in a tomogram of its own; --ctf says how the
+ * alignment sees it: matched to each particle's own CTF (default; core/ctf.ts ctfMatched) or the binary wedge.
  * --align-box bins the local refinements (core/align.ts): full (default) = no binning, auto = the smallest box
  * whose Nyquist lies beyond the reference low-pass, N = that box. --quick: 4 particles, SNR 0.01 ±60°, 32³ at
  * 12 Å, 3 candidates, SAG (both algorithms), Xu and Chen, automatic box — an end-to-end smoke run of seconds.
@@ -28,10 +30,12 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AlignmentReference, type CandidateResult, ParticleContext, alignBoxOf, alignParticle } from '../core/align.ts';
 import { cccWorkspace } from '../core/ccc.ts';
-import { lowpassToResolution, shellOfResolution, softSphereMask } from '../core/filters.ts';
+import { ctfMatched } from '../core/ctf.ts';
+import { lowpassToResolution, softSphereMask } from '../core/filters.ts';
 import { frmCandidates } from '../core/frm.ts';
 import { groelPhantom } from '../core/phantom.ts';
 import { Rng } from '../core/random.ts';
+import { REFERENCE_EDGE_SHELLS, referenceShell } from '../core/reference.ts';
 import { type Mat3, degrees, eulerToMatrix, radians, transformVolume, transformVolumeByMatrix } from '../core/rotate.ts';
 import {
   DatasetSimulator,
@@ -47,6 +51,7 @@ import {
 } from '../core/simulate.ts';
 import { type SymmetryGroup, parseSymmetry, rotationErrorUnderSymmetry, translationError } from '../core/symmetry.ts';
 import { type TiltRange, symmetricTilt, wedgeMask } from '../core/wedge.ts';
+import { parseDefocus } from '../cli/commands/simulate.ts';
 import { buildAssembly, readStructure } from '../io/pdb.ts';
 import { CTF_DEFAULTS } from '../model/defaults.ts';
 import { ALIGN_METHODS, type AlignMethod } from '../model/methods.ts';
@@ -103,6 +108,13 @@ export interface AccuracyPlan {
   tiltStepDeg: number;
   symmetry: string;
   pdb: string | undefined;
+  /**
+   * Underfocus range (µm) each particle's defocus is drawn from (a tomogram per particle); absent: every
+   * particle at CTF_DEFAULTS' defocus. Absent from the plan's JSON when unset, so earlier plans stay the same.
+   */
+  defocus?: [number, number];
+  /** With `defocus`: align each particle matched to its own CTF (core/ctf.ts ctfMatched), or false: the binary wedge. */
+  ctfAlign?: boolean;
   /** Free text for the report's Notes section (e.g. why these settings were chosen). */
   note: string | undefined;
   out: string;
@@ -134,16 +146,9 @@ function readAlignBox(text: string, n: number): 'auto' | number {
   return box;
 }
 
-/** Highest Fourier shell of the n³ box where the reference has signal: the low-pass cut-off plus half its 2-shell edge. */
-export function referenceSignalShell(plan: Pick<AccuracyPlan, 'n' | 'voxelSize' | 'referenceResolution'>): number {
-  return shellOfResolution(plan.n, plan.voxelSize, plan.referenceResolution) + REFERENCE_EDGE_SHELLS / 2;
-}
-
-const REFERENCE_EDGE_SHELLS = 2;
-
 /** The box the refinements run at for this plan. */
 export function alignmentBox(plan: AccuracyPlan): number {
-  return plan.alignBox === 'auto' ? alignBoxOf(plan.n, { lowpassShell: referenceSignalShell(plan) }) : plan.alignBox;
+  return plan.alignBox === 'auto' ? alignBoxOf(plan.n, { lowpassShell: referenceShell(plan.n, plan.voxelSize, plan.referenceResolution) }) : plan.alignBox;
 }
 
 export function readPlan(argv: readonly string[]): AccuracyPlan {
@@ -185,6 +190,7 @@ export function readPlan(argv: readonly string[]): AccuracyPlan {
     tiltStepDeg: args.number('tilt-step', 1),
     symmetry: parseSymmetry(args.string('symmetry', 'D7')).name,
     pdb: args.has('pdb') ? resolve(args.string('pdb')) : undefined,
+    ...defocusPlan(args),
     note: args.optionalString('note'),
     out: resolve(args.string('out', 'docs/accuracy')),
     quick,
@@ -333,6 +339,19 @@ function loadModel(pdb: string | undefined): { model: DensityModel; name: string
   return { model: densityModel(atoms), name: `${repoRelative(pdb)} (biological assembly from BIOMT, ${atoms.length} atoms)` };
 }
 
+/** `--defocus MIN:MAX` (µm) and `--ctf matched|wedge` (align with each particle's CTF, or the binary wedge only). */
+function defocusPlan(args: Args): Pick<AccuracyPlan, 'defocus' | 'ctfAlign'> {
+  if (!args.has('defocus')) {
+    if (args.has('ctf')) throw new UsageError('--ctf compares alignment with and without the CTF on data of a defocus range: give --defocus MIN:MAX too');
+    return {};
+  }
+  const defocus = parseDefocus(args.string('defocus'));
+  if (!('range' in defocus)) throw new UsageError(`--defocus takes a range MIN:MAX in µm (each particle draws its own), got ${args.string('defocus')}`);
+  const ctf = args.string('ctf', 'matched');
+  if (ctf !== 'matched' && ctf !== 'wedge') throw new UsageError(`--ctf must be matched (each particle's own CTF) or wedge (the binary wedge only), got '${ctf}'`);
+  return { defocus: defocus.range, ctfAlign: ctf === 'matched' };
+}
+
 function simulationConfig(plan: AccuracyPlan, c: Condition): SimulationConfig {
   return {
     n: plan.n,
@@ -344,6 +363,7 @@ function simulationConfig(plan: AccuracyPlan, c: Condition): SimulationConfig {
     maxShift: plan.maxShift,
     seed: plan.seed,
     imaging: { ctf: { ...CTF_DEFAULTS }, mtf: true },
+    ...(plan.defocus && { defocusRange: [plan.defocus[0] * 1e4, plan.defocus[1] * 1e4] as [number, number], particlesPerTomogram: 1 }),
   };
 }
 
@@ -413,7 +433,9 @@ export async function runAccuracy(
     const wedgeOfParticle = wedge ? wedgeMask(plan.n, wedge) : undefined;
     log(`${conditionLabel(condition)}: subtomogram SNR ${subtomogramSnr === null ? '∞' : subtomogramSnr.toFixed(4)}`);
     for (let i = 0; i < plan.particles; i++) {
-      const p = sim.particle(i);
+      const simulated = sim.particle(i);
+      // what every method aligns: the particle matched to its own CTF (CTF-aware), else as simulated
+      const p = plan.ctfAlign && simulated.ctf ? { ...simulated, volume: ctfMatched(simulated.volume, { tilt: config.tilt, ctf: simulated.ctf }) } : simulated;
       const trueR = eulerToMatrix(p.pose);
       const trueT = [p.pose.tx, p.pose.ty, p.pose.tz];
       const frmTimer = startTimer();

@@ -32,9 +32,9 @@ export interface SimulationTruth {
   reference: Volume;
 }
 
-/** True poses from the STAR the campaign's simulate step wrote, with the campaign's half-sets. */
-export async function simulationTruth(record: CampaignRecord): Promise<SimulationTruth> {
-  const { set, particles } = await readParticleSet(record.result.artifacts.halves!);
+/** True poses from the STAR a campaign's simulate step wrote, with the campaign's half-sets (its `halves` artifact). */
+export async function simulationTruth(halves: ArtifactRef): Promise<SimulationTruth> {
+  const { set, particles } = await readParticleSet(halves);
   const table = starBlock(await readStar(set.source), 'particles', set.source);
   const names = table.columns.indexOf('rlnImageName');
   const halfOf = new Map(particles.map((p) => [p.name, p.half]));

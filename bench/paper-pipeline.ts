@@ -23,6 +23,7 @@ import type { ActivityNodeInput, ActivityNodeResult, NodeValue } from '../workfl
 import { conditionKey } from './accuracy-report.ts';
 import { type AccuracyReport, PAPER_CONDITIONS, readPlan } from './accuracy.ts';
 import { type CampaignPlan, type CampaignRecord, type DataCondition, readCampaignRecord } from './paper-campaigns.ts';
+import { extensionsReport } from './paper-extensions.ts';
 import { writePaperReport } from './paper-report.ts';
 import type { PaperPlan } from './paper.ts';
 import { REPO, parsePortableJson, portableJson, repoRelative } from './portablePaths.ts';
@@ -33,7 +34,7 @@ const ACCURACY_PATHS = ['out', 'pdb'];
 /** Flags of bench/accuracy.ts that name files: resolved against the pipeline file, written relative to the repository. */
 const ACCURACY_PATH_FLAGS = ['pdb', 'out'];
 /** The order the flags are written in (the command is part of the results), then any others. */
-const ACCURACY_FLAG_ORDER = ['conditions', 'particles', 'align-box', 'seed', 'pdb', 'out'];
+const ACCURACY_FLAG_ORDER = ['conditions', 'particles', 'align-box', 'seed', 'pdb', 'defocus', 'ctf', 'out'];
 
 const fileValue = async (path: string): Promise<NodeValue> => ({ type: 'file', file: await refOf(path) });
 
@@ -158,8 +159,8 @@ export async function paperReport(input: ActivityNodeInput): Promise<ActivityNod
   }
 }
 
-/** The activities the paper's workers register. */
-export const PAPER_ACTIVITIES = { paperAccuracy, paperReport };
+/** The activities the paper's workers register (bench/paper-extensions.ts's report too). */
+export const PAPER_ACTIVITIES = { paperAccuracy, paperReport, extensionsReport };
 
 /** The paper's pipeline file. */
 export const PAPER_PIPELINE = join(REPO, 'bench/paper-pipeline.yaml');

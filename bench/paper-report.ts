@@ -163,7 +163,7 @@ export async function writePaperReport({ plan, records, accuracy }: PaperInputs)
   for (const { defocus, tiltDeg: tilt, registerHalves } of plan.campaigns.conditions) {
     const mine = records.filter((r) => r.tiltDeg === tilt && r.defocus === defocus && r.registerHalves === registerHalves);
     if (mine.length === 0) continue;
-    const truth = await simulationTruth(mine[0]);
+    const truth = await simulationTruth(mine[0].result.artifacts.halves!);
     const analyses: CampaignAnalysis[] = [];
     for (const r of mine) analyses.push(await analyseCampaign(r, truth));
     sections.push({ defocus, tilt, registerHalves, analyses, truth, names: [...truth.particles.keys()], common: Math.min(...analyses.map(lastIteration)) });

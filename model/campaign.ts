@@ -145,6 +145,8 @@ export interface ClassificationConfig {
   stopChanged?: number;
   /** Low-pass of the starting class references, Å. */
   initialLowpass?: number;
+  /** false: class alignments keep FRM's rotation and FTM's shift, unrefined (model/defaults.ts FRM_ONLY_REFINEMENT). */
+  refine?: false;
 }
 
 /**
@@ -234,7 +236,7 @@ const tiltAngle = (x: number) => (Math.abs(x) <= 90 ? null : 'must be within ±9
 const KNOWN = {
   top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'reference', 'symmetry', 'seed',
     'registerHalves', 'classification', 'ctf'],
-  classification: ['classes', 'iterations', 'minClassSize', 'temperature', 'cooling', 'stopChanged', 'initialLowpass'],
+  classification: ['classes', 'iterations', 'minClassSize', 'temperature', 'cooling', 'stopChanged', 'initialLowpass', 'refine'],
   simulate: ['kind', 'simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'fractions', 'assembly', 'resolution',
     'maxShift', 'defocus', 'astigmatism', 'dose', 'specimen', 'particlesPerTomogram'],
   star: ['kind', 'star', 'tomograms', 'tiltRange', 'pixelSize', 'classNumber', 'extract'],
@@ -532,6 +534,11 @@ function parseClassification(raw: Raw): ClassificationConfig {
   if (raw.cooling !== undefined) out.cooling = num(raw, 'cooling', p, undefined, (x) => (x > 0 && x <= 1 ? null : 'must be in (0, 1]'));
   if (raw.stopChanged !== undefined) out.stopChanged = num(raw, 'stopChanged', p, undefined, (x) => (x >= 0 && x < 1 ? null : 'must be in [0, 1)'));
   if (raw.initialLowpass !== undefined) out.initialLowpass = num(raw, 'initialLowpass', p, undefined, positive);
+  if (raw.refine !== undefined) {
+    if (typeof raw.refine !== 'boolean') throw new ConfigError(`${p}refine`, `must be true or false, got ${JSON.stringify(raw.refine)}`);
+    // stored only when false: the default keeps existing configs' content hash
+    if (!raw.refine) out.refine = false;
+  }
   return out;
 }
 

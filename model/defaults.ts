@@ -96,6 +96,13 @@ export const POSTPROCESS_DEFAULTS = {
  * `cooling` per iteration; a class below `minSizeFraction` × particles / classes is dropped; it stops when at
  * most `stopChanged` of the particles change class; starting references are low-passed to `initialLowpass` Å.
  */
+/**
+ * Class alignment without refinement (classification `refine: false`, `subtomo classify --no-refine`): each
+ * particle × class keeps its best FRM rotation with FTM's shift, scored there — SAG with no epochs. What the
+ * issue's comparison needs to show what SAG refinement adds to classification.
+ */
+export const FRM_ONLY_REFINEMENT = { method: 'sag', sag: { maxEpochs: 0 } } as const;
+
 export const CLASSIFY_DEFAULTS = {
   iterations: 5,
   minSizeFraction: 0.25,

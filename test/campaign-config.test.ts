@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadCampaignConfig } from '../app/campaignClient.ts';
 import { validateConfig } from '../model/campaign.ts';
+import { CLASSIFY_DEFAULTS } from '../model/defaults.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -72,6 +73,19 @@ describe('alignment.sag', () => {
     expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { batchSize: 0 } } })).toThrow(/'alignment\.sag\.batchSize': must be a positive integer, got 0/);
     expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { maxEpochs: 2.5 } } })).toThrow(/'alignment\.sag\.maxEpochs': must be a non-negative integer, got 2\.5/);
     expect(() => validateConfig({ workdir: 'w', data: SIMULATED, alignment: { sag: { lambda: -1 } } })).toThrow(/'alignment\.sag\.lambda': must be ≥ 0, got -1/);
+  });
+});
+
+describe('classification', () => {
+  test('takes its defaults, keeps refine only when false, and names a bad field', () => {
+    const config = (classification: unknown) => validateConfig({ workdir: 'w', data: SIMULATED, classification });
+    expect(config({ classes: 4 }).classification).toEqual({ classes: 4, iterations: CLASSIFY_DEFAULTS.iterations });
+    expect(config({ classes: 4, refine: true }).classification).toEqual({ classes: 4, iterations: CLASSIFY_DEFAULTS.iterations });
+    expect(config({ classes: 4, refine: false }).classification).toMatchObject({ refine: false });
+    expect(() => config({ classes: 4, refine: 'no' })).toThrow(/'classification\.refine': must be true or false, got "no"/);
+    expect(() => config({ classes: 0 })).toThrow(/'classification\.classes': must be an integer from 1 to 100, got 0/);
+    expect(() => config({ classes: 2, minClassSize: 1 })).toThrow(/'classification\.minClassSize': must be an integer ≥ 2/);
+    expect(() => config({ classes: 2, klasses: 3 })).toThrow(/'classification\.klasses': is not a known field/);
   });
 });
 

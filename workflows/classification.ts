@@ -20,7 +20,7 @@ import type {
 import type { MaskParams } from '../activities/references.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
 import type { CampaignConfig, ClassificationConfig } from '../model/campaign.ts';
-import { CLASSIFY_DEFAULTS } from '../model/defaults.ts';
+import { CLASSIFY_DEFAULTS, FRM_ONLY_REFINEMENT } from '../model/defaults.ts';
 import type { MpiRanks } from '../model/jobs.ts';
 
 /** One classification iteration, as `status`, `watch`, `history` and the result report it. */
@@ -116,9 +116,12 @@ export async function runClassification(ctx: ClassificationContext): Promise<Cla
     const { candidates } = await run.classCandidates({
       workdir, halves, references, bandwidth: config.alignment.bandwidth, candidates: config.alignment.candidates, ...symmetry,
     });
+    const refinement = c.refine === false
+      ? { method: FRM_ONLY_REFINEMENT.method, sag: { ...FRM_ONLY_REFINEMENT.sag } }
+      : { method: config.alignment.method, ...(config.alignment.sag && { sag: config.alignment.sag }) };
     const { pairs } = await run.refineClasses({
-      workdir, halves, references, candidates, method: config.alignment.method, maxShift: config.alignment.maxShift, mask,
-      ...(config.alignment.sag && { sag: config.alignment.sag }), seed, referenceResolution: j === 1 ? initialLowpass : finest, mpi,
+      workdir, halves, references, candidates, ...refinement, maxShift: config.alignment.maxShift, mask,
+      seed, referenceResolution: j === 1 ? initialLowpass : finest, mpi,
     });
     const assigned = await run.assignClasses({
       workdir, halves, candidates, pairs, previous: state.assignment!, classes: c.classes, temperature, seed,

@@ -30,7 +30,7 @@ import { jobCtfOf, readPreparedList, withUpdatedParticles } from '../../drivers/
 import { writeMrc } from '../../io/mrc.ts';
 import { writeParticleList } from '../../io/particles.ts';
 import { type Sampling, assertSameSampling, readMapFitted, readVolume } from '../../io/volumes.ts';
-import { CLASSIFY_DEFAULTS } from '../../model/defaults.ts';
+import { CLASSIFY_DEFAULTS, FRM_ONLY_REFINEMENT } from '../../model/defaults.ts';
 import { type Args, UsageError } from '../../os/args.ts';
 import { interruptSignal } from '../../os/interrupt.ts';
 import { ProgressBar } from '../../os/progress.ts';
@@ -46,6 +46,7 @@ const usage =
   `[--iterations ${C.iterations}] [--min-class-size N (default ${C.minSizeFraction} × particles / K, at least 2)]\n` +
   `       [--initial-lowpass ${C.initialLowpass} (Å, the starting references)] [--temperature T (${C.temperature}: MCO-A; > 0: MCO-AC annealing)] ` +
   `[--cooling ${C.cooling}] [--stop-changed ${C.stopChanged} (fraction of particles changing class)]\n` +
+  `       [--no-refine (class alignments keep FRM's rotation and FTM's shift: what refinement adds, measured)]\n` +
   `       ${ALIGN_SETTINGS_USAGE}`;
 
 interface Options {
@@ -87,7 +88,7 @@ async function run(args: Args): Promise<void> {
   const first = prepared.particles[0];
   const sample = await readVolume(first.image, { voxelSize });
   const sampling: Sampling = { n: sample.n, voxelSize, label: `particle ${first.name} (${first.image})` };
-  const settings = readSettings(args, sampling.n);
+  const settings = { ...readSettings(args, sampling.n), ...(args.has('no-refine') && { ...FRM_ONLY_REFINEMENT, sag: { ...FRM_ONLY_REFINEMENT.sag } }) };
   const particles: ClassParticle[] = prepared.particles.map((p, i) => ({
     name: p.name, path: p.image, tilt: p.tilt, half: p.half ?? alternatingHalf(i), ...jobCtfOf(prepared, p),
   }));
@@ -207,7 +208,7 @@ const classify: Command = {
   flags: {
     values: ['out', 'classes', 'refs', 'iterations', 'min-class-size', 'initial-lowpass', 'temperature', 'cooling', 'stop-changed',
       ...ALIGN_SETTING_FLAGS, ...LIST_FLAGS.values, ...MPI_FLAGS.values],
-    switches: LIST_FLAGS.switches,
+    switches: [...(LIST_FLAGS.switches ?? []), 'no-refine'],
     repeatable: [...(LIST_FLAGS.repeatable ?? []), ...(MPI_FLAGS.repeatable ?? [])],
   },
   run,

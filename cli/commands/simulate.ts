@@ -59,7 +59,7 @@ function parseSnr(raw: string): number {
 }
 
 /** `--defocus 6` (µm): one defocus; `--defocus 3:7`: each tomogram's drawn from the range. */
-function parseDefocus(raw: string): { single: number } | { range: [number, number] } {
+export function parseDefocus(raw: string): { single: number } | { range: [number, number] } {
   const parts = raw.split(':');
   const values = parts.map((v) => (v.trim() === '' ? NaN : Number(v)));
   if (parts.length > 2 || values.some((v) => !Number.isFinite(v))) {
