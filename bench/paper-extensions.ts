@@ -70,12 +70,12 @@ function accuracySideBySide(matched: AccuracyReport, wedge: AccuracyReport): str
 
 export async function extensionsReport(input: ActivityNodeInput): Promise<ActivityNodeResult> {
   const tables: Record<string, SweepTableFile> = {};
-  for (const name of ['symmetry', 'ctf', 'ctfXuChen', 'classification', 'frmOnly', 'groel']) {
+  for (const name of ['symmetry', 'ctf', 'ctfRegistered', 'ctfXuChen', 'classification', 'frmOnly', 'groel']) {
     const value = input.inputs[name];
     if (value?.type !== 'table') throw invalidInput(`extensionsReport takes the ${name} sweep's table as input '${name}'`);
     tables[name] = await readJsonArtifact<SweepTableFile>(value.json, `${name} table`);
   }
-  const { symmetry: sym, ctf, ctfXuChen, classification, frmOnly, groel } = tables;
+  const { symmetry: sym, ctf, ctfRegistered, ctfXuChen, classification, frmOnly, groel } = tables;
   const accuracy: AccuracyReport[] = [];
   for (const name of ['accuracyMatched', 'accuracyWedge']) {
     const value = input.inputs[name];
@@ -86,6 +86,7 @@ export async function extensionsReport(input: ActivityNodeInput): Promise<Activi
   const d7 = rowWhere(sym, 'symmetry', 'D7');
   const ctfPairs: [string, Row, Row][] = [
     ['SAG', rowWhere(ctf, 'condition', 'ctf'), rowWhere(ctf, 'condition', 'binary-wedge')],
+    ['SAG, registerHalves, 12 iterations', rowWhere(ctfRegistered, 'condition', 'ctf'), rowWhere(ctfRegistered, 'condition', 'binary-wedge')],
     ...(['lm', 'chen'] as const).map((m): [string, Row, Row] => {
       const mine = ctfXuChen.rows.filter((r) => r.values['alignment.method'] === m);
       const find = (c: string) => {
@@ -120,6 +121,12 @@ export async function extensionsReport(input: ActivityNodeInput): Promise<Activi
     '`binary-wedge` is the same campaign with `ctf: false`.',
     '',
     markdownTable(ctf),
+    '',
+    'With registerHalves (the even half map registered onto the odd one every iteration; docs/campaigns.md) and 12 iterations:',
+    '',
+    markdownTable(ctfRegistered),
+    '',
+    'Xu (LM) and Chen, as the first table:',
     '',
     markdownTable(ctfXuChen),
     '',

@@ -176,6 +176,9 @@ export async function writePaperReport({ plan, records, accuracy }: PaperInputs)
       'below comes from that command (do not edit by hand). A completed campaign is read back from the Temporal server and the accuracy ' +
       'tables from docs/results/accuracy/accuracy.json when their settings are unchanged, so re-running it only recomputes what changed.',
     '',
+    'What the paper does not measure — symmetry, the CTF in alignment and averaging, classification — is in ' +
+      '[results-extensions.md](results-extensions.md) (`npm run paper -- --pipeline bench/paper-extensions.yaml`).',
+    '',
   );
 
   // ------------------------------------------------------------------ summary
