@@ -399,7 +399,9 @@ export function rowRange(b: ArrayLike<number>, r: ArrayLike<number>, n: number, 
     lo = Math.max(lo, Math.ceil(from) - 1);
     hi = Math.min(hi, Math.floor(to) + 2);
   }
-  range[0] = Math.max(0, lo);
+  // clamped to [0, m] before the Int32Array stores them: a row nearly parallel to an axis (ra ~ 1e-17) gives
+  // bounds beyond ±2³¹, which the store would wrap into a negative start and a loop over 10⁹ voxels
+  range[0] = Math.min(m, Math.max(0, lo));
   range[1] = Math.max(range[0], Math.min(m, hi));
 }
 

@@ -18,6 +18,7 @@ import {
   randomRotation,
   rotationAngle,
   rotationX,
+  rowRange,
   rotationY,
   rotationZ,
   sampleTrilinear,
@@ -388,6 +389,29 @@ describe('transformVolume', () => {
     expect(transformVolume(v, pose, out)).toBe(out);
     expect(() => transformVolume(v, pose, v)).toThrow(/own input/);
     expect(() => transformVolumeByMatrix(v, identity(), [0, 0, 0], new Volume(9))).toThrow(/9³/);
+  });
+});
+
+describe('rowRange', () => {
+  /** The x of 0 … m−1 whose sample p(x) = b + x·r comes within a voxel of the n³ grid on every axis, by brute force. */
+  const inside = (b: number[], r: number[], n: number, m: number) =>
+    Array.from({ length: m }, (_, x) => x).filter((x) => b.every((ba, a) => ba + x * r[a] >= -1 && ba + x * r[a] < n));
+
+  it('covers every sample touching the grid, also for rows nearly parallel to an axis (bounds beyond 2³¹)', () => {
+    const range = new Int32Array(2);
+    const n = 16, m = 32;
+    // R near a rotation by π (θ ≈ π): slopes of 1e-17 put the per-axis bounds near ±1e18, beyond an Int32's range
+    for (const [b, r] of [[[3.5, 4.2, 5], [0.5, 1e-17, -2e-17]], [[3.5, -4.2, 5], [0.5, 1e-17, 0]], [[3.5, 4.2, 5], [-0.5, 3e-18, 1e-16]], [[2, 3, 4], [0.5, 0.25, -0.1]]]) {
+      rowRange(b, r, n, m, range);
+      const expected = inside(b, r, n, m);
+      expect(range[0]).toBeGreaterThanOrEqual(0);
+      expect(range[1]).toBeLessThanOrEqual(m);
+      expect(range[0]).toBeLessThanOrEqual(range[1]);
+      if (expected.length > 0) {
+        expect(range[0]).toBeLessThanOrEqual(expected[0]);
+        expect(range[1]).toBeGreaterThan(expected[expected.length - 1]);
+      }
+    }
   });
 });
 
