@@ -16,9 +16,17 @@ veth_a=sta-${ns: -6}
 veth_b=stb-${ns: -6}
 local_ip=10.199.$((RANDOM % 200 + 1)).1
 
+# Removes the namespace and its link, and ends what runs in it (also what a killed test run left behind).
+teardown() {
+  ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+  ip link del "$veth_a" 2>/dev/null || true
+  ip netns del "$ns" 2>/dev/null || true
+}
+
 case "$cmd" in
   up)
     mkdir -p "$dir"
+    teardown
     remote_ip=${local_ip%.1}.2
     ip netns add "$ns"
     ip link add "$veth_a" type veth peer name "$veth_b"
@@ -59,9 +67,7 @@ CONF
     ;;
   down)
     [ -f "$dir/sshd.pid" ] && kill "$(cat "$dir/sshd.pid")" 2>/dev/null || true
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-    ip link del "$veth_a" 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
+    teardown
     ;;
   *)
     echo "usage: $0 up|down|link up|down DIR" >&2
