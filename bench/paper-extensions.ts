@@ -1,14 +1,21 @@
 /**
  * The report node of bench/paper-extensions.yaml (`npm run paper -- --pipeline bench/paper-extensions.yaml`):
  * docs/results-extensions.md from the sweeps' tables — symmetry (C1 vs D7), CTF (each particle's own CTF vs
- * the binary wedge on 3–7 µm data) and classification of a four-structure mixture — with each issue's
+ * the binary wedge on 3–7 µm data, per method, and the accuracy benchmark side by side) and classification of
+ * a four-structure mixture (with its confusion matrices, read from the campaigns' results) — with each issue's
  * acceptance check computed from the numbers, not written by hand.
  */
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { AssignmentFile } from '../activities/classify.ts';
 import { invalidInput, readJsonArtifact } from '../activities/common.ts';
+import { readParticleSet } from '../activities/particles.ts';
 import { type SweepTableFile, tableCells } from '../activities/sweepTable.ts';
+import { confusionMatrix } from '../core/classify.ts';
 import { refOf } from '../io/artifacts.ts';
+import type { CampaignResult } from '../workflows/campaign.ts';
 import type { ActivityNodeInput, ActivityNodeResult } from '../workflows/pipelineValues.ts';
 import { conditionLabel } from './accuracy-report.ts';
 import type { AccuracyReport } from './accuracy.ts';
@@ -33,15 +40,40 @@ function rowWhere(table: SweepTableFile, axis: string, value: string): Row {
 const best = (r: Row) => Number(r.results['best (Å)']);
 const verdict = (ok: boolean) => (ok ? 'holds' : 'does not hold');
 
-/** One line per classifying campaign of `table`: populated classes and ARI, against `check` when given. */
-function classificationLines(table: SweepTableFile, check?: { classes: number; ari: number }): string[] {
-  return table.rows.map((r) => {
+/** The confusion matrix of a classifying campaign's final assignment against its particles' true structures. */
+async function confusionLines(client: Client, workflowId: string): Promise<string[]> {
+  const result = await client.workflow.getHandle<() => Promise<CampaignResult>>(workflowId).result();
+  if (!result.classification || !result.artifacts.halves) throw invalidInput(`campaign ${workflowId} did not classify`);
+  const { assignment } = await readJsonArtifact<AssignmentFile>(result.classification.assignment, 'assignment');
+  const { particles } = await readParticleSet(result.artifacts.halves);
+  const m = confusionMatrix(particles.map((p) => p.trueClass ?? '?'), assignment);
+  const label = (t: string) => STRUCTURES[t] ?? t;
+  return [
+    `| true structure | ${m.classes.map((k) => (k < 0 ? 'none' : `class ${k + 1}`)).join(' | ')} |`,
+    `|---|${m.classes.map(() => '---').join('|')}|`,
+    ...m.truth.map((t, i) => `| ${label(t)} | ${m.counts[i].join(' | ')} |`),
+  ];
+}
+
+/**
+ * Per classifying campaign of `table`: populated classes and ARI (against `check` when given), and the confusion
+ * matrix of its final assignment.
+ */
+async function classificationLines(table: SweepTableFile, check?: { classes: number; ari: number }): Promise<string[]> {
+  const client = Context.current().client;
+  const lines: string[] = [];
+  for (const r of table.rows) {
     const populated = String(r.results['class sizes'] ?? '').split(' ').filter((s) => Number(s) > 0).length;
     const ari = Number(r.results.ARI);
     const verdictText = check ? `: "${check.classes} populated classes and ARI ≥ ${check.ari}" ${verdict(populated === check.classes && ari >= check.ari)}` : '';
-    return `- SNR ${r.values['data.snr']}: ${populated} populated classes, ARI ${ari.toFixed(3)}${verdictText}.`;
-  });
+    lines.push(`SNR ${r.values['data.snr']}: ${populated} populated classes, ARI ${ari.toFixed(3)}${verdictText}.`, '');
+    lines.push(...(await confusionLines(client, r.workflowId)), '');
+  }
+  return lines;
 }
+
+/** Names of the true classes (the simulator labels a structure by its file, `-asu` without its assembly). */
+const STRUCTURES: Record<string, string> = { '1OEL': 'GroEL14 (1OEL)', '1OEL-asu': 'GroEL7 (1OEL-asu)', '1BXN': 'RuBisCO (1BXN)', '3CF3': 'p97 (3CF3)' };
 
 const METHOD_NAMES: Record<string, string> = { sag: 'SAG', sag1: 'SAG (Alg. 1)', lm: 'Xu (LM)', chen: 'Chen' };
 
@@ -137,7 +169,7 @@ export async function extensionsReport(input: ActivityNodeInput): Promise<Activi
       return `| ${method} | ${best(on).toFixed(1)} | ${best(off).toFixed(1)} | ${gain.toFixed(1)} | ${best(on) <= 28 ? 'yes' : 'no'} | ${gain >= 4 ? 'yes' : 'no'} |`;
     }),
     '',
-    'Known-reference accuracy (the Tables 1–2 benchmark, bench/accuracy.ts, 20 particles per condition, the same',
+    'Known-reference accuracy (the Tables 1–2 benchmark, bench/accuracy.ts, 12 particles per condition, the same',
     'particles for both columns, refinements binned to 32³) on the same kind of data (each particle its own 3–7 µm):',
     `\`${accuracy[0].command}\` and \`${accuracy[1].command}\`.`,
     '',
@@ -152,20 +184,20 @@ export async function extensionsReport(input: ActivityNodeInput): Promise<Activi
     '',
     markdownTable(classification),
     '',
-    ...classificationLines(classification, { classes: 4, ari: 0.9 }),
+    ...(await classificationLines(classification, { classes: 4, ari: 0.9 })),
     '',
     'The same campaigns with the class alignments left unrefined (`classification.refine: false`: the FRM',
     "rotation and FTM's shift, scored there):",
     '',
     markdownTable(frmOnly),
     '',
-    ...classificationLines(frmOnly),
+    ...(await classificationLines(frmOnly)),
     '',
     "GroEL14 against the GroEL7 ring alone (the paper's hard case), 40 of each, C7 imposed on every class:",
     '',
     markdownTable(groel),
     '',
-    ...classificationLines(groel),
+    ...(await classificationLines(groel)),
     '',
   ];
   const out = resolve(input.baseDir ?? REPO, String(input.params.out ?? '../docs/results-extensions.md'));
