@@ -96,6 +96,21 @@ export function newCampaignId(config: CampaignConfig): string {
 }
 
 /**
+ * Why a workflow could not be started under `workflowId`: a run of that id exists (what to do about it, for a
+ * `kind` of the subtomo command: campaign or pipeline); any other error is returned as it is.
+ */
+export async function alreadyStarted(client: Client, err: unknown, kind: 'campaign' | 'pipeline', workflowId: string): Promise<unknown> {
+  if (!(err instanceof WorkflowExecutionAlreadyStartedError)) return err;
+  const state = (await client.workflow.getHandle(workflowId).describe()).status.name.toLowerCase();
+  return new Error(
+    state === 'running'
+      ? `${kind} ${workflowId} is running; follow it with: subtomo ${kind} watch ${workflowId}`
+      : `${kind} ${workflowId} already ${state === 'completed' ? 'completed' : `exists (${state})`}; ` +
+        'give --rerun to run it again (its steps come from the artifact store), or choose another --id',
+  );
+}
+
+/**
  * Starts a campaign workflow on the cpu queue (its workers run the workflows). A workflow id that a completed
  * (or running) campaign already has is refused, unless `rerun` asks to run a completed one again; failed or
  * cancelled ones are continued with `resumeCampaign`.
@@ -114,14 +129,7 @@ export async function startCampaign(client: Client, config: CampaignConfig, opts
       ...(typedSearchAttributes && { typedSearchAttributes }),
     });
   } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    const state = (await client.workflow.getHandle(workflowId).describe()).status.name.toLowerCase();
-    throw new Error(
-      state === 'running'
-        ? `campaign ${workflowId} is running; follow it with: subtomo campaign watch ${workflowId}`
-        : `campaign ${workflowId} already ${state === 'completed' ? 'completed' : `exists (${state})`}; ` +
-          'give --rerun to run it again (its steps come from the artifact store), or choose another --id',
-    );
+    throw await alreadyStarted(client, err, 'campaign', workflowId);
   }
 }
 

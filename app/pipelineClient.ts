@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { access, readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { parse as parseYaml } from 'yaml';
 import { simulationConfigOf } from '../activities/data.ts';
 import type { SimulatedData } from '../model/campaign.ts';
@@ -15,7 +14,7 @@ import { PipelineError, parsePipelineSpec, pathFieldsOf, planPipeline, type Node
 import type { CampaignParams, Raw } from '../model/pipelineNodes.ts';
 import { pipelineIndex, type PipelineInput, type pipeline } from '../workflows/pipeline.ts';
 import { DEFAULT_QUEUES, type Queues } from '../workflows/queues.ts';
-import { type WorkflowRun, fetchWorkflowRun, workflowRuns } from './campaignClient.ts';
+import { type WorkflowRun, alreadyStarted, fetchWorkflowRun, workflowRuns } from './campaignClient.ts';
 import { startAttributes } from './searchAttributes.ts';
 
 export const PIPELINE_WORKFLOW = 'pipeline';
@@ -159,14 +158,7 @@ export async function startPipeline(client: Client, spec: PipelineSpec, opts: St
       ...(typedSearchAttributes && { typedSearchAttributes }),
     });
   } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    const state = (await client.workflow.getHandle(workflowId).describe()).status.name.toLowerCase();
-    throw new Error(
-      state === 'running'
-        ? `pipeline ${workflowId} is running; follow it with: subtomo pipeline watch ${workflowId}`
-        : `pipeline ${workflowId} already ${state === 'completed' ? 'completed' : `exists (${state})`}; ` +
-          'give --rerun to run it again (its steps come from the artifact store), or choose another --id',
-    );
+    throw await alreadyStarted(client, err, 'pipeline', workflowId);
   }
 }
 
