@@ -24,10 +24,13 @@ import { alignJob, findCandidates, runAlignment } from '../drivers/align.ts';
 import {
   type ClassParticle,
   type ClassReferences,
+  type ClassAverage,
+  assignedPairs,
   averageClasses,
   classAlignmentOf,
   classDirName,
   classTargets,
+  withRefinedPoses,
 } from '../drivers/classify.ts';
 import type { ArtifactRef } from '../io/artifacts.ts';
 import { CLASSIFY_DEFAULTS } from '../model/defaults.ts';
@@ -82,7 +85,11 @@ export interface ClassSummary {
   /** Gold-standard resolution of the class's half maps, Å. */
   resolution: number;
   maps: HalfAverages;
-  references: HalfRefs;
+  /** Its next references; absent when it was merged into another class. */
+  references?: HalfRefs;
+  /** The class (0-based) it was merged into: the two held one structure (drivers/classify.ts ClassAveraging.merge). */
+  mergedInto?: number;
+  similarity?: number;
 }
 
 export interface InitialClassesInput {
@@ -129,26 +136,39 @@ export async function initialClasses(input: InitialClassesInput): Promise<Classe
       };
       const averages = await averageClasses(classParticles(particles), assignment, poses, settings, dir, exec);
       await writeFile(join(dir, 'assignment.json'), `${JSON.stringify({ assignment, dropped: [] } satisfies AssignmentFile)}\n`);
-      await writeFile(join(dir, 'classes.json'), `${JSON.stringify(averages.map(({ index, size, resolution }) => ({ index, size, resolution })))}\n`);
-      return classStepOutputs(averages.map((a) => a.index), { assignment: 'assignment.json', classes: 'classes.json' });
+      return writeClassOutputs(dir, averages, { assignment: 'assignment.json' });
     },
   });
   return classesResult(step.outputs, input.classes, step.outputs.assignment, step.reused);
 }
 
-function classStepOutputs(classes: readonly number[], extra: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = { ...extra };
-  for (const k of classes) for (const [name, path] of Object.entries(classOutputs(k))) out[`class${k}.${name}`] = path;
+/** What classes.json holds per class of a step. */
+type ClassLine = Pick<ClassSummary, 'index' | 'size' | 'resolution' | 'mergedInto' | 'similarity'>;
+
+/** classes.json and the step's outputs: every class's maps, and the references of those not merged away. */
+async function writeClassOutputs(dir: string, averages: readonly ClassAverage[], extra: Record<string, string>): Promise<Record<string, string>> {
+  const lines: ClassLine[] = averages.map(({ index, size, resolution, mergedInto, similarity }) => ({
+    index, size, resolution, ...(mergedInto !== undefined && { mergedInto, similarity }),
+  }));
+  await writeFile(join(dir, 'classes.json'), `${JSON.stringify(lines)}\n`);
+  const out: Record<string, string> = { ...extra, classes: 'classes.json' };
+  for (const a of averages) {
+    for (const [name, path] of Object.entries(classOutputs(a.index))) {
+      if (a.references || !name.startsWith('ref')) out[`class${a.index}.${name}`] = path;
+    }
+  }
   return out;
 }
 
 async function classesResult(outputs: Record<string, ArtifactRef>, classes: number, assignment: ArtifactRef, reused: boolean): Promise<ClassesResult> {
-  const summary = await readJsonArtifact<{ index: number; size: number; resolution: number }[]>(outputs.classes, 'class summary');
+  const summary = await readJsonArtifact<ClassLine[]>(outputs.classes, 'class summary');
   const references: ClassRefs = new Array<HalfRefs | null>(classes).fill(null);
-  const out: ClassSummary[] = summary.map(({ index, size, resolution }) => {
+  const out: ClassSummary[] = summary.map(({ index, size, resolution, mergedInto, similarity }) => {
     const o = (name: string) => outputs[`class${index}.${name}`];
+    const maps = { odd: o('odd'), even: o('even'), combined: o('combined') };
+    if (mergedInto !== undefined) return { index, size, resolution, maps, mergedInto, similarity };
     references[index] = { odd: o('refOdd'), even: o('refEven') };
-    return { index, size, resolution, maps: { odd: o('odd'), even: o('even'), combined: o('combined') }, references: references[index]! };
+    return { index, size, resolution, maps, references: references[index]! };
   });
   return { references, assignment, classes: out, reused };
 }
@@ -208,26 +228,34 @@ export interface RefineClassesInput {
   mask: MaskParams;
   sag?: SagSettings;
   seed: number;
-  /** The finest resolution (Å) the class references were low-passed at: the refinement's binned box holds it. */
+  /** The resolution (Å) the class references were low-passed at: the refinement's binned box holds it. */
   referenceResolution: number;
+  /** AssignmentFile JSON: refine only each particle's pair with its class (drivers/classify.ts assignedPairs); absent: every pair. */
+  assignment?: ArtifactRef;
   mpi: MpiRanks;
 }
 
-/** Refinement of every particle × class × candidate on MPI ranks (Algorithm 3 over pairs). */
+/**
+ * Alignment of particle × class pairs on MPI ranks (Algorithm 3 over pairs, every candidate): every pair when
+ * scoring them (FRM_ONLY_REFINEMENT settings), or each particle's pair with its assigned class.
+ */
 export async function refineClasses(input: RefineClassesInput): Promise<{ pairs: ArtifactRef } & Reuse> {
   const { set, particles } = await readParticleSet(input.halves);
-  const { pairs } = await readJsonArtifact<ClassCandidatesFile>(input.candidates, 'class FRM candidates');
+  const classPairs = await readJsonArtifact<ClassCandidatesFile>(input.candidates, 'class FRM candidates');
+  const pairs = input.assignment
+    ? assignedPairs(classPairs.live, (await readJsonArtifact<AssignmentFile>(input.assignment, 'assignment')).assignment).map((j) => classPairs.pairs[j])
+    : classPairs.pairs;
   await referencePaths(input.references);
   for (const p of particles) await checkedRef(p.ref, `particle ${p.name}`);
   const alignBox = alignBoxFor(set.boxSize, referenceShell(set.boxSize, set.voxelSize, input.referenceResolution));
   const settings = { method: input.method, maxShift: input.maxShift, mask: input.mask, alignBox, seed: input.seed, ...(input.sag && { sag: input.sag }) };
-  const inputs: Record<string, ArtifactRef> = { halves: input.halves, candidates: input.candidates };
+  const inputs: Record<string, ArtifactRef> = { halves: input.halves, candidates: input.candidates, ...(input.assignment && { assignment: input.assignment }) };
   input.references.forEach((r, k) => {
     if (r) [inputs[`class${k}.odd`], inputs[`class${k}.even`]] = [r.odd, r.even];
   });
   const step = await runMpiStep({
     workdir: input.workdir,
-    step: 'class-refine',
+    step: input.assignment ? 'class-refine' : 'class-score',
     params: settings,
     inputs,
     mpi: input.mpi,
@@ -308,6 +336,12 @@ export interface AverageClassesInput {
   classes: number;
   mask: MaskParams;
   symmetry?: string;
+  /** The band (Å) of the next references (drivers/classify.ts ClassAveraging.lowpass). */
+  lowpass: number;
+  /** The refinements of the assigned pairs (refineClasses with `assignment`); absent: the scored poses are averaged. */
+  refined?: ArtifactRef;
+  /** Merge classes this similar (drivers/classify.ts ClassAveraging.merge); absent: none. */
+  merge?: { threshold: number; maxShift: number; seed: number };
   mpi: MpiRanks;
 }
 
@@ -317,21 +351,25 @@ export async function averageClassHalves(input: AverageClassesInput): Promise<Cl
   const { live } = await readJsonArtifact<ClassCandidatesFile>(input.candidates, 'class FRM candidates');
   const results = await readJsonArtifact<ParticleAlignment[]>(input.pairs, 'class alignments');
   const { assignment } = await readJsonArtifact<AssignmentFile>(input.assignment, 'assignment');
-  const { poses } = classAlignmentOf(results, particles.length, live, input.classes);
+  const scored = classAlignmentOf(results, particles.length, live, input.classes).poses;
+  const poses = input.refined
+    ? withRefinedPoses(scored, live, assignment, await readJsonArtifact<ParticleAlignment[]>(input.refined, 'refined class alignments'))
+    : scored;
   for (const p of particles) await checkedRef(p.ref, `particle ${p.name}`);
   const step = await runMpiStep({
     workdir: input.workdir,
     step: 'class-averages',
-    params: { mask: input.mask, symmetry: input.symmetry ?? null, classes: input.classes },
-    inputs: { halves: input.halves, pairs: input.pairs, assignment: input.assignment, candidates: input.candidates },
+    params: { mask: input.mask, symmetry: input.symmetry ?? null, classes: input.classes, lowpass: input.lowpass, merge: input.merge ?? null },
+    inputs: { halves: input.halves, pairs: input.pairs, assignment: input.assignment, candidates: input.candidates, ...(input.refined && { refined: input.refined }) },
     mpi: input.mpi,
     boxSize: set.boxSize,
     total: particles.length,
     run: async (dir, exec) => {
-      const settings = { mask: input.mask, voxelSize: set.voxelSize, ...(input.symmetry && { symmetry: input.symmetry }) };
+      const settings = {
+        mask: input.mask, voxelSize: set.voxelSize, lowpass: input.lowpass, ...(input.symmetry && { symmetry: input.symmetry }), ...(input.merge && { merge: input.merge }),
+      };
       const averages = await averageClasses(classParticles(particles), assignment, poses, settings, dir, exec);
-      await writeFile(join(dir, 'classes.json'), `${JSON.stringify(averages.map(({ index, size, resolution }) => ({ index, size, resolution })))}\n`);
-      return classStepOutputs(averages.map((a) => a.index), { classes: 'classes.json' });
+      return writeClassOutputs(dir, averages, {});
     },
   });
   return classesResult(step.outputs, input.classes, input.assignment, step.reused);

@@ -65,6 +65,7 @@ export function classIterationLine(h: ClassIterationSummary): string {
     (h.changed === undefined ? '' : `, ${(100 * h.changed).toFixed(1)} % changed class`) +
     (h.meanCcc === undefined ? '' : `, mean CCC ${h.meanCcc.toFixed(3)}`) +
     (h.dropped && h.dropped.length > 0 ? `, dropped ${h.dropped.map((k) => k + 1).join(' ')}` : '') +
+    (h.merged ?? []).map((m) => `, class ${m.class + 1} merged into ${m.into + 1} (similarity ${m.similarity.toFixed(2)})`).join('') +
     (h.ari === undefined ? '' : `, adjusted Rand index ${h.ari.toFixed(3)}`);
 }
 
@@ -152,9 +153,16 @@ export function resultSummary(r: CampaignResult): string {
   ].join('\n');
 }
 
+/** Where a campaign is: its averaging iteration of the most it may run, or its classification iteration. */
+export function progressText(s: CampaignStatus): string {
+  if (s.step === 'initial-classes') return 'starting classes';
+  if (!s.classificationIterations || !CLASS_ITERATION_STEPS.includes(s.step)) return `iteration ${s.iteration} of ${s.maxIterations}`;
+  return `classification iteration ${s.classification?.history.length ?? 0} of ${s.classificationIterations}`;
+}
+
 export function statusSummary(s: CampaignStatus, state: string): string {
   return [
-    `campaign ${s.name}: ${state}, iteration ${s.iteration} of ${s.maxIterations}, step ${s.step}` +
+    `campaign ${s.name}: ${state}, ${progressText(s)}, step ${s.step}` +
       (s.stopRequested ? ' (stop requested)' : '') + (s.run > 0 ? `, run ${s.run + 1} (continued as new)` : ''),
     ...s.history.map((h) => `  ${iterationLine(h)}`),
     ...(s.classification?.history ?? []).map((h) => `  ${classIterationLine(h)}`),

@@ -11,7 +11,7 @@ import { ProgressBar } from '../os/progress.ts';
 import { statusQuery } from '../workflows/campaign.ts';
 import { pipelineNodeStatusQuery, pipelineStatusQuery, type NodeStatus, type PipelineStatus, type pipeline } from '../workflows/pipeline.ts';
 import { decodePayload } from './campaignClient.ts';
-import { failureCause, isOpen } from './campaignWatch.ts';
+import { failureCause, isOpen, progressText } from './campaignWatch.ts';
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -69,7 +69,7 @@ async function liveDetails(client: Client, handle: WorkflowHandle, status: Pipel
       const child = client.workflow.getHandle(n.workflowId);
       if (n.type === 'campaign') {
         const s = await child.query(statusQuery).catch(() => null);
-        if (s) live.set(n.name, `campaign iteration ${s.iteration} of ${s.maxIterations}, ${s.step}`);
+        if (s) live.set(n.name, `campaign ${progressText(s)}, ${s.step}`);
       } else {
         const s = await child.query(pipelineNodeStatusQuery).catch(() => null);
         if (s?.step) live.set(n.name, s.step);

@@ -12,6 +12,7 @@ import type { Client } from '@temporalio/client';
 import type { AssignmentFile } from '../activities/classify.ts';
 import { invalidInput, readJsonArtifact } from '../activities/common.ts';
 import { readParticleSet } from '../activities/particles.ts';
+import type { FscFile } from '../activities/references.ts';
 import { type SweepTableFile, tableCells } from '../activities/sweepTable.ts';
 import { confusionMatrix } from '../core/classify.ts';
 import { refOf } from '../io/artifacts.ts';
@@ -100,15 +101,62 @@ function accuracySideBySide(matched: AccuracyReport, wedge: AccuracyReport): str
   return rows;
 }
 
+/** The member of a method × condition sweep table with that method and condition. */
+function methodCondition(table: SweepTableFile, method: string, condition: string): Row {
+  const row = table.rows.find((r) => r.values['alignment.method'] === method && r.values.condition === condition);
+  if (!row) throw invalidInput(`the ${table.sweep} table has no ${method} member with condition ${condition}`);
+  return row;
+}
+
+/** Best resolution with the CTF and with the binary wedge per method, the gain and the issue's two thresholds. */
+function gainTable(table: SweepTableFile): string[] {
+  return [
+    '| method | with CTF (Å) | binary wedge (Å) | gain (Å) | ≤ 28 Å | ≥ 4 Å better |',
+    '|---|---|---|---|---|---|',
+    ...['sag', 'lm', 'chen'].filter((m) => table.rows.some((r) => r.values['alignment.method'] === m)).map((m) => {
+      const on = best(methodCondition(table, m, 'ctf'));
+      const off = best(methodCondition(table, m, 'binary-wedge'));
+      return `| ${METHOD_NAMES[m]} | ${on.toFixed(1)} | ${off.toFixed(1)} | ${(off - on).toFixed(1)} | ${on <= 28 ? 'yes' : 'no'} | ${off - on >= 4 ? 'yes' : 'no'} |`;
+    }),
+  ];
+}
+
+/** The first CTF zeros of 300 kV data at 3–7 µm underfocus lie between these resolutions, Å. */
+const FIRST_ZEROS = { fine: 27, coarse: 36 };
+
+/** The FSC curve of a campaign's best iteration (lowest FSC 0.143 resolution). */
+async function bestFsc(client: Client, row: Row): Promise<FscFile> {
+  const result = await client.workflow.getHandle<() => Promise<CampaignResult>>(row.workflowId).result();
+  const aligned = result.iterations.filter((it) => it.iteration > 0);
+  const bestIteration = aligned.reduce((a, b) => (b.resolution0143 < a.resolution0143 ? b : a));
+  return readJsonArtifact<FscFile>(bestIteration.fsc, `FSC of ${row.workflowId}`);
+}
+
+/** FSC per shell from 40 Å to 25 Å, CTF beside binary wedge, and the lowest of each in the first-zero band. */
+async function fscAroundZeros(client: Client, withCtf: Row, wedge: Row): Promise<string[]> {
+  const [on, off] = await Promise.all([bestFsc(client, withCtf), bestFsc(client, wedge)]);
+  const resolution = (f: number) => 1 / f;
+  const shells = on.spatialFrequency.flatMap((f, i) => (resolution(f) <= 40 && resolution(f) >= 25 ? [i] : []));
+  const inBand = (i: number) => resolution(on.spatialFrequency[i]) <= FIRST_ZEROS.coarse && resolution(on.spatialFrequency[i]) >= FIRST_ZEROS.fine;
+  const lowest = (fsc: number[]) => Math.min(...shells.filter(inBand).map((i) => fsc[i]));
+  return [
+    '| shell | resolution (Å) | FSC with the CTF | FSC binary wedge |',
+    '|---|---|---|---|',
+    ...shells.map((i) => `| ${on.shell[i]} | ${resolution(on.spatialFrequency[i]).toFixed(1)} | ${on.fsc[i].toFixed(3)} | ${off.fsc[i].toFixed(3)} |`),
+    '',
+    `Lowest FSC between ${FIRST_ZEROS.fine} and ${FIRST_ZEROS.coarse} Å: ${lowest(on.fsc).toFixed(3)} with the CTF, ${lowest(off.fsc).toFixed(3)} with the binary wedge.`,
+  ];
+}
+
 export async function extensionsReport(input: ActivityNodeInput): Promise<ActivityNodeResult> {
   const tables: Record<string, SweepTableFile> = {};
-  for (const name of ['symmetry', 'ctf', 'ctfRegistered', 'ctfXuChen', 'classification', 'frmOnly', 'groel']) {
+  for (const name of ['symmetry', 'ctf', 'ctfUnregistered', 'classification', 'frmOnly', 'groel']) {
     const value = input.inputs[name];
     if (value === undefined && name === 'groel') continue; // optional: the commented-out node of the pipeline file
     if (value?.type !== 'table') throw invalidInput(`extensionsReport takes the ${name} sweep's table as input '${name}'`);
     tables[name] = await readJsonArtifact<SweepTableFile>(value.json, `${name} table`);
   }
-  const { symmetry: sym, ctf, ctfRegistered, ctfXuChen, classification, frmOnly, groel } = tables;
+  const { symmetry: sym, ctf, ctfUnregistered, classification, frmOnly, groel } = tables;
   const accuracy: AccuracyReport[] = [];
   for (const name of ['accuracyMatched', 'accuracyWedge']) {
     const value = input.inputs[name];
@@ -117,19 +165,10 @@ export async function extensionsReport(input: ActivityNodeInput): Promise<Activi
   }
   const c1 = rowWhere(sym, 'symmetry', 'C1');
   const d7 = rowWhere(sym, 'symmetry', 'D7');
-  const ctfPairs: [string, Row, Row][] = [
-    ['SAG', rowWhere(ctf, 'condition', 'ctf'), rowWhere(ctf, 'condition', 'binary-wedge')],
-    ['SAG, registerHalves, 12 iterations', rowWhere(ctfRegistered, 'condition', 'ctf'), rowWhere(ctfRegistered, 'condition', 'binary-wedge')],
-    ...(['lm', 'chen'] as const).map((m): [string, Row, Row] => {
-      const mine = ctfXuChen.rows.filter((r) => r.values['alignment.method'] === m);
-      const find = (c: string) => {
-        const row = mine.find((r) => r.values.condition === c);
-        if (!row) throw invalidInput(`the ctf-xu-chen table has no ${m} member with condition ${c}`);
-        return row;
-      };
-      return [m === 'lm' ? 'Xu (LM)' : 'Chen', find('ctf'), find('binary-wedge')];
-    }),
-  ];
+  const client = Context.current().client;
+  const sagCtf = methodCondition(ctf, 'sag', 'ctf');
+  const sagWedge = methodCondition(ctf, 'sag', 'binary-wedge');
+  const fscBand = await fscAroundZeros(client, sagCtf, sagWedge);
   const command = String(input.params.command ?? 'npm run paper -- --pipeline bench/paper-extensions.yaml');
   const lines = [
     '# Beyond the paper: symmetry, CTF, classification',
@@ -151,24 +190,26 @@ export async function extensionsReport(input: ActivityNodeInput): Promise<Activi
     '',
     '50 GroEL particles, SNR 0.003, each in a tomogram of its own with a defocus drawn from 3–7 µm (first zeros',
     '27–36 Å). `ctf` aligns each particle matched to its own CTF and averages CTF-weighted (Wiener-type);',
-    '`binary-wedge` is the same campaign with `ctf: false`.',
+    '`binary-wedge` is the same campaign with `ctf: false`. The even half map is registered onto the odd one every',
+    'iteration (registerHalves, docs/campaigns.md), at most 12 iterations: from random poses the independent halves of',
+    'this D7 particle otherwise settle up to a symmetry operation apart (the second table).',
     '',
     markdownTable(ctf),
     '',
-    'With registerHalves (the even half map registered onto the odd one every iteration; docs/campaigns.md) and 12 iterations:',
+    ...gainTable(ctf),
     '',
-    markdownTable(ctfRegistered),
+    `SAG with the CTF: ${best(sagCtf).toFixed(1)} Å, ${(best(sagWedge) - best(sagCtf)).toFixed(1)} Å better than the binary wedge: ` +
+      `"≤ 28 Å and at least 4 Å better than ctf: false" ${verdict(best(sagCtf) <= 28 && best(sagWedge) - best(sagCtf) >= 4)}.`,
     '',
-    'Xu (LM) and Chen, as the first table:',
+    "The FSC of SAG's best iteration per shell across the first CTF zeros of the data (27–36 Å):",
     '',
-    markdownTable(ctfXuChen),
+    ...fscBand,
     '',
-    '| method | with CTF (Å) | binary wedge (Å) | gain (Å) | ≤ 28 Å | ≥ 4 Å better |',
-    '|---|---|---|---|---|---|',
-    ...ctfPairs.map(([method, on, off]) => {
-      const gain = best(off) - best(on);
-      return `| ${method} | ${best(on).toFixed(1)} | ${best(off).toFixed(1)} | ${gain.toFixed(1)} | ${best(on) <= 28 ? 'yes' : 'no'} | ${gain >= 4 ? 'yes' : 'no'} |`;
-    }),
+    'Without registerHalves, at most 8 iterations, and with Xu (LM) and Chen:',
+    '',
+    markdownTable(ctfUnregistered),
+    '',
+    ...gainTable(ctfUnregistered),
     '',
     'Known-reference accuracy (the Tables 1–2 benchmark, bench/accuracy.ts, 12 particles per condition, the same',
     'particles for both columns, refinements binned to 32³) on the same kind of data (each particle its own 3–7 µm):',
@@ -180,15 +221,17 @@ export async function extensionsReport(input: ActivityNodeInput): Promise<Activi
     '',
     '80 particles, 20 each of GroEL14, the GroEL7 ring (1OEL without its BIOMT assembly), RuBisCO (1BXN) and p97',
     '(3CF3), random poses, 6 µm; two averaging iterations (all particles, one reference), then 10 classes for at',
-    'most 4 classification iterations (MCO-A, every particle × class × 3 FRM candidates refined by SAG). ARI:',
-    'adjusted Rand index of the final classes against the true structures.',
+    'most 5 classification iterations (MCO-A: every particle × class × 3 FRM candidates scored at the FRM rotation',
+    "and FTM's shift, each particle's pair with its class refined by SAG, references at 40 Å, classes holding one",
+    'structure merged; docs/classification.md). ARI: adjusted Rand index of the final classes against the true',
+    'structures.',
     '',
     markdownTable(classification),
     '',
     ...(await classificationLines(classification, { classes: 4, ari: 0.9 })),
     '',
-    'The same campaigns with the class alignments left unrefined (`classification.refine: false`: the FRM',
-    "rotation and FTM's shift, scored there):",
+    'The same campaigns with the assigned pairs left unrefined too (`classification.refine: false`: every class',
+    "average made at the FRM rotation and FTM's shift):",
     '',
     markdownTable(frmOnly),
     '',

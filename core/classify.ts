@@ -9,9 +9,16 @@
  *   so it can leave a local optimum; T cools geometrically per iteration and at T → 0 this is MCO-A.
  * - A class whose population falls below a minimum size is dropped and its particles go to their best
  *   remaining class (Förster et al. 2008: small classes have noisy references that only attract noise).
+ * - Two classes that hold the same structure (MCO-A leaves such duplicates: each is a stable optimum) are
+ *   merged: `classSimilarity` compares their maps' cross-FSC with the one their own half-map FSCs predict.
  */
+import { shellOfResolution } from './filters.ts';
+import { type FscCurve, fscCurve, goldStandardResolution } from './fsc.ts';
 import type { Half } from './halfmaps.ts';
 import { Rng } from './random.ts';
+import { referenceShell } from './reference.ts';
+import { registerMaps } from './register.ts';
+import type { Volume } from './volume.ts';
 
 /** CCC of every particle (rows) against every class (columns); NaN where a class is absent or its alignment failed. */
 export type ClassScores = readonly (readonly number[])[];
@@ -166,4 +173,81 @@ export function adjustedRandIndex(a: readonly (string | number)[], b: readonly (
   // Both partitions trivial (one cluster each, or all singletons): they agree completely.
   if (max === expected) return 1;
   return (index - expected) / (max - expected);
+}
+
+/** A class's maps: the combined average and its two half-set averages. */
+export interface ClassMaps {
+  combined: Volume;
+  odd: Volume;
+  even: Volume;
+}
+
+/**
+ * How alike two class maps are, relative to how alike they would be if both held one structure: 1 for the
+ * same structure, less for different ones. The second map is registered onto the first (FRM + SAG,
+ * core/register.ts; classes settle in frames of their own), then their cross-FSC is compared, shell by shell
+ * up to the coarser class's gold-standard resolution, with its expectation for one structure: a full map's
+ * correlation with the structure is C_ref = √(2·FSC/(1 + FSC)) of its half maps (Rosenthal & Henderson 2003),
+ * so two maps of it correlate as C_ref,a·C_ref,b. The ratio is Σ n_s·FSC_ab(s) / Σ n_s·C_ref,a(s)·C_ref,b(s),
+ * n_s the shell's Fourier voxels. (Measured on the four-structure mixture of docs/results-extensions.md: two
+ * GroEL14 classes 1.10–1.14, the GroEL7 ring against p97 0.81–0.86, other pairs 0.27–0.78.)
+ */
+export function classSimilarity(a: ClassMaps, b: ClassMaps, options: { mask: Float32Array; lowpass: number; maxShift: number; seed?: number }): number {
+  const { n, voxelSize } = a.combined;
+  const ownA = fscCurve(a.odd, a.even, options.mask);
+  const ownB = fscCurve(b.odd, b.even, options.mask);
+  const registered = registerMaps(a.combined, b.combined, {
+    mask: options.mask,
+    lowpassShell: referenceShell(n, voxelSize, options.lowpass),
+    maxShift: options.maxShift,
+    seed: options.seed ?? 0,
+  }).registered;
+  const cross = fscCurve(a.combined, registered, options.mask);
+  const coarser = Math.max(goldStandardResolution(ownA, voxelSize, n), goldStandardResolution(ownB, voxelSize, n));
+  return similarityRatio(cross, ownA, ownB, shellOfResolution(n, voxelSize, coarser));
+}
+
+/** Σ n_s·cross(s) / Σ n_s·C_ref,a(s)·C_ref,b(s) over shells 1 … lastShell (classSimilarity). */
+export function similarityRatio(cross: FscCurve, ownA: FscCurve, ownB: FscCurve, lastShell: number): number {
+  const cref = (f: number) => Math.sqrt(Math.max(0, (2 * f) / (1 + f)));
+  let measured = 0;
+  let expected = 0;
+  cross.shell.forEach((s, i) => {
+    if (s > lastShell) return;
+    measured += cross.count[i] * cross.fsc[i];
+    expected += cross.count[i] * cref(ownA.fsc[i]) * cref(ownB.fsc[i]);
+  });
+  return expected > 0 ? measured / expected : 0;
+}
+
+export interface ClassMerge {
+  /** The class merged away (0-based). */
+  class: number;
+  /** The class it joins. */
+  into: number;
+  similarity: number;
+}
+
+/**
+ * The merges among classes (`sizes[k]` particles; `similarity(k, l)` as classSimilarity) whose similarity is
+ * at least `threshold`: most similar pair first, the smaller class (on a tie the higher-numbered) joining the
+ * larger; a class merged away takes part in no further merge, and its partner's merges are judged on its own
+ * map (the merged map exists only after the next alignment).
+ */
+export function classMerges(classes: readonly number[], sizes: readonly number[], similarity: (k: number, l: number) => number, threshold: number): ClassMerge[] {
+  const pairs: { k: number; l: number; s: number }[] = [];
+  for (let i = 0; i < classes.length; i++) {
+    for (let j = i + 1; j < classes.length; j++) pairs.push({ k: classes[i], l: classes[j], s: similarity(classes[i], classes[j]) });
+  }
+  pairs.sort((x, y) => y.s - x.s);
+  const gone = new Set<number>();
+  const merges: ClassMerge[] = [];
+  for (const { k, l, s } of pairs) {
+    if (s < threshold) break;
+    if (gone.has(k) || gone.has(l)) continue;
+    const [small, large] = sizes[l] < sizes[k] || (sizes[l] === sizes[k] && l > k) ? [l, k] : [k, l];
+    gone.add(small);
+    merges.push({ class: small, into: large, similarity: s });
+  }
+  return merges;
 }

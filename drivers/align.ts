@@ -42,8 +42,7 @@ export interface AlignSettings extends RefinementSettings {
   angularRange?: number;
 }
 
-/** A particle to align and the reference it is aligned to. */
-/** A particle to align; its CTF (if any) makes the comparison CTF-aware (mpi/particleTransfer.ts alignmentView). */
+/** A particle to align and the reference it is aligned to; its CTF (if any) makes the comparison CTF-aware (mpi/particleTransfer.ts alignmentView). */
 export interface AlignTarget extends ParticleCtfRef {
   name: string;
   path: string;

@@ -11,17 +11,18 @@
  *      next references: each half's own average low-passed at that resolution (the halves never mix).
  */
 import { join } from 'node:path';
+import { type ClassMaps, classMerges, classSimilarity, classSizes } from '../core/classify.ts';
 import { softSphereMask } from '../core/filters.ts';
 import { fscCurve, goldStandardResolution } from '../core/fsc.ts';
 import type { Half } from '../core/halfmaps.ts';
 import { type SphereMask, referenceFrom } from '../core/reference.ts';
 import type { Pose } from '../core/rotate.ts';
-import type { Volume } from '../core/volume.ts';
 import type { TiltRange } from '../core/wedge.ts';
 import { readMrc, writeMrc } from '../io/mrc.ts';
-import type { AverageJob, CtfImageRef, ParticleAlignment } from '../model/jobs.ts';
+import { FRM_ONLY_REFINEMENT } from '../model/defaults.ts';
+import type { AlignParticle, AverageJob, CtfImageRef, ParticleAlignment } from '../model/jobs.ts';
 import type { Particle, ParticleCtf, ParticleList } from '../model/particles.ts';
-import { type AlignSettings, type AlignTarget, type VolumeReader, alignJob, findCandidates, runAlignment } from './align.ts';
+import { type AlignSettings, type AlignTarget, type RefinementSettings, type VolumeReader, findCandidates } from './align.ts';
 import { runAverage } from './average.ts';
 import type { Execution } from './execution.ts';
 
@@ -79,24 +80,60 @@ export function classAlignmentOf(results: readonly ParticleAlignment[], particle
   return { scores, poses };
 }
 
-/**
- * Aligns every particle to every live class of its own half: FRM candidates, then the refinement of every
- * particle × class × candidate, on MPI ranks when `exec.mpi` is set. All pairs' results go to `resultsPath`.
- */
-export async function alignToClasses(
+/** Every particle × live class pair with its FRM candidates, in classTargets order. */
+export interface ClassPairs {
+  pairs: AlignParticle[];
+  live: number[];
+}
+
+/** The FRM candidates of every particle against every live class of its own half-set. */
+export async function classPairs(
   particles: readonly ClassParticle[],
   references: readonly (ClassReferences | null)[],
   settings: AlignSettings,
   read: VolumeReader,
-  exec: Execution,
-  resultsPath: string,
-  progress: { frm?(done: number, name: string): void; refineStart?(pairs: number): void } = {},
-): Promise<ClassAlignment> {
+  onParticle?: (done: number, name: string) => void,
+): Promise<ClassPairs> {
   const { targets, live } = classTargets(particles, references);
-  const withCandidates = await findCandidates(targets, settings, read, progress.frm);
-  progress.refineStart?.(withCandidates.reduce((sum, t) => sum + t.candidates.length, 0));
-  const { results } = await runAlignment(alignJob(withCandidates, settings, { results: resultsPath }), exec);
-  return classAlignmentOf(results, particles.length, live, references.length);
+  return { pairs: await findCandidates(targets, settings, read, onParticle), live };
+}
+
+/**
+ * How every pair is scored for the assignment: its best FRM candidate with FTM's shift, the CCC there
+ * (model/defaults.ts FRM_ONLY_REFINEMENT). Refining every pair before comparing was measured to erode the
+ * differences between classes — each class's refinement raises its own CCC, fitting noise as much as
+ * structure (docs/classification.md) — so only each particle's pair with its assigned class is refined.
+ */
+export function scoringSettings<S extends RefinementSettings>(settings: S): S {
+  return { ...settings, method: FRM_ONLY_REFINEMENT.method, sag: { ...FRM_ONLY_REFINEMENT.sag } };
+}
+
+/** Indices into ClassPairs.pairs of each assigned particle's pair with its class, in particle order. */
+export function assignedPairs(live: readonly number[], assignment: readonly number[]): number[] {
+  return assignment.flatMap((k, i) => {
+    const column = live.indexOf(k);
+    return column < 0 ? [] : [i * live.length + column];
+  });
+}
+
+/**
+ * The poses with each assigned particle's pose for its class replaced by its refinement (`refined` in
+ * assignedPairs order); a pair whose refinement failed keeps its scored pose.
+ */
+export function withRefinedPoses(
+  poses: readonly (readonly (Pose | null)[])[],
+  live: readonly number[],
+  assignment: readonly number[],
+  refined: readonly ParticleAlignment[],
+): (Pose | null)[][] {
+  const pairs = assignedPairs(live, assignment);
+  if (refined.length !== pairs.length) throw new Error(`${refined.length} refinements for ${pairs.length} assigned particles`);
+  const out = poses.map((row) => [...row]);
+  pairs.forEach((j, r) => {
+    const i = Math.floor(j / live.length);
+    if (!refined[r].failed) out[i][live[j % live.length]] = refined[r].pose;
+  });
+  return out;
 }
 
 export interface ClassAverage {
@@ -106,15 +143,29 @@ export interface ClassAverage {
   maps: AverageJob['out'];
   /** Gold-standard FSC 0.143 resolution of its half maps, Å. */
   resolution: number;
-  /** Its next references: each half's own average, masked and low-passed at the coarsest class resolution. */
-  references: ClassReferences;
+  /** Its next references: each half's own average, masked and low-passed (ClassAveraging.lowpass); absent once merged. */
+  references?: ClassReferences;
+  /** The class it was merged into (ClassAveraging.merge): it holds the same structure. */
+  mergedInto?: number;
+  /** Its similarity to that class (core/classify.ts classSimilarity). */
+  similarity?: number;
 }
 
 export interface ClassAveraging {
   /** Symmetry imposed on every class average (each half on its own). */
   symmetry?: string;
-  /** Low-pass of the next references, Å; default the coarsest gold-standard resolution among the classes. */
-  lowpass?: number;
+  /**
+   * Low-pass of the next references, Å: one band for every class, fixed over the iterations (PyTom's MCO-EXMX
+   * fixes its bandpass too). CCCs against references of different bandwidths are not comparable, and the
+   * assignment compares them; a band following the classes' resolutions (the coarsest of them) was measured to
+   * collapse every reference to the worst class's blur once a small class appeared (docs/classification.md).
+   */
+  lowpass: number;
+  /**
+   * Merge classes whose maps are at least this similar (core/classify.ts classSimilarity: 1 = as alike as one
+   * structure); the smaller of two joins the larger, its particles reassigned by the next alignment. Absent: none.
+   */
+  merge?: { threshold: number; maxShift: number; seed?: number };
   mask: SphereMask;
   floorFraction?: number;
   voxelSize?: number;
@@ -142,7 +193,7 @@ export async function averageClasses(
 ): Promise<ClassAverage[]> {
   const classes = [...new Set(assignment)].filter((k) => k >= 0).sort((a, b) => a - b);
   const out: ClassAverage[] = [];
-  const halves: { odd: Volume; even: Volume }[] = [];
+  const maps: ClassMaps[] = [];
   for (const k of classes) {
     const members = particles.flatMap((p, i) => (assignment[i] === k ? [{ p, pose: poses[i][k]! }] : []));
     const classDir = join(dir, classDirName(k));
@@ -156,19 +207,35 @@ export async function averageClasses(
       ...(settings.symmetry && { symmetry: settings.symmetry }),
     };
     await runAverage(job, { ...exec, ...(exec.mpi && { jobFile: join(classDir, 'average-job.json') }) });
-    const [odd, even] = await Promise.all([readMrc(job.out.odd), readMrc(job.out.even)]);
+    const [odd, even, combined] = await Promise.all([readMrc(job.out.odd), readMrc(job.out.even), readMrc(job.out.combined)]);
     const resolution = goldStandardResolution(fscCurve(odd, even, softSphereMask(odd.n, settings.mask.radius, settings.mask.edge)), odd.voxelSize, odd.n);
-    const references = { odd: join(classDir, 'reference_odd.mrc'), even: join(classDir, 'reference_even.mrc') };
-    out.push({ index: k, size: members.length, maps: job.out, resolution, references });
-    const combined = settings.commonStart ? await readMrc(job.out.combined) : null;
-    halves.push(combined ? { odd: combined, even: combined } : { odd, even });
+    out.push({ index: k, size: members.length, maps: job.out, resolution });
+    maps.push({ odd, even, combined });
   }
-  // One low-pass for every class: CCCs against references of different bandwidths are not comparable (the
-  // narrower band correlates better with noisy particles whatever they are), and the assignment compares them.
-  const lowpass = settings.lowpass ?? Math.max(...out.map((c) => c.resolution));
+  const { lowpass } = settings;
+  if (settings.merge && out.length > 1) {
+    const { threshold, maxShift, seed } = settings.merge;
+    const mask = softSphereMask(maps[0].odd.n, settings.mask.radius, settings.mask.edge);
+    const similarities = new Map<string, number>();
+    for (let a = 0; a < out.length; a++) {
+      for (let b = a + 1; b < out.length; b++) {
+        similarities.set(`${a},${b}`, classSimilarity(maps[a], maps[b], { mask, lowpass, maxShift, ...(seed !== undefined && { seed }) }));
+        await new Promise((resolve) => setImmediate(resolve)); // a registration takes about a second: let heartbeats through
+      }
+    }
+    const position = new Map(out.map((c, j) => [c.index, j]));
+    const similarity = (k: number, l: number) => similarities.get(`${position.get(k)},${position.get(l)}`)!;
+    for (const m of classMerges(classes, classSizes(assignment, Math.max(...classes) + 1), similarity, threshold)) {
+      Object.assign(out[position.get(m.class)!], { mergedInto: m.into, similarity: m.similarity });
+    }
+  }
   for (const [j, c] of out.entries()) {
+    if (c.mergedInto !== undefined) continue;
+    const classDir = join(dir, classDirName(c.index));
+    c.references = { odd: join(classDir, 'reference_odd.mrc'), even: join(classDir, 'reference_even.mrc') };
+    const source = settings.commonStart ? { odd: maps[j].combined, even: maps[j].combined } : maps[j];
     for (const half of ['odd', 'even'] as const) {
-      await writeMrc(c.references[half], referenceFrom(halves[j][half], lowpass, settings.mask), {
+      await writeMrc(c.references[half], referenceFrom(source[half], lowpass, settings.mask), {
         labels: [`class ${c.index + 1} ${half} reference, low-pass ${lowpass.toFixed(1)} A`],
       });
     }

@@ -145,6 +145,16 @@ export interface ClassificationConfig {
   stopChanged?: number;
   /** Low-pass of the starting class references, Å. */
   initialLowpass?: number;
+  /**
+   * The band every class reference is compared in after the start, Å: each iteration's references are
+   * low-passed there (PyTom's MCO-EXMX fixes its bandpass the same way). Absent: initialLowpass.
+   */
+  lowpass?: number;
+  /**
+   * Two classes whose maps are at least this similar (core/classify.ts classSimilarity; 1 = one structure) are
+   * merged; false: never. Absent: CLASSIFY_DEFAULTS.merge.
+   */
+  merge?: number | false;
   /** false: class alignments keep FRM's rotation and FTM's shift, unrefined (model/defaults.ts FRM_ONLY_REFINEMENT). */
   refine?: false;
 }
@@ -236,7 +246,7 @@ const tiltAngle = (x: number) => (Math.abs(x) <= 90 ? null : 'must be within ±9
 const KNOWN = {
   top: ['name', 'workdir', 'data', 'maxIterations', 'patience', 'alignment', 'mask', 'initialLowpass', 'initialPoses', 'reference', 'symmetry', 'seed',
     'registerHalves', 'classification', 'ctf'],
-  classification: ['classes', 'iterations', 'minClassSize', 'temperature', 'cooling', 'stopChanged', 'initialLowpass', 'refine'],
+  classification: ['classes', 'iterations', 'minClassSize', 'temperature', 'cooling', 'stopChanged', 'initialLowpass', 'lowpass', 'merge', 'refine'],
   simulate: ['kind', 'simulate', 'particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin', 'tiltMax', 'tiltStep', 'seed', 'pdb', 'fractions', 'assembly', 'resolution',
     'maxShift', 'defocus', 'astigmatism', 'dose', 'specimen', 'particlesPerTomogram'],
   star: ['kind', 'star', 'tomograms', 'tiltRange', 'pixelSize', 'classNumber', 'extract'],
@@ -534,6 +544,9 @@ function parseClassification(raw: Raw): ClassificationConfig {
   if (raw.cooling !== undefined) out.cooling = num(raw, 'cooling', p, undefined, (x) => (x > 0 && x <= 1 ? null : 'must be in (0, 1]'));
   if (raw.stopChanged !== undefined) out.stopChanged = num(raw, 'stopChanged', p, undefined, (x) => (x >= 0 && x < 1 ? null : 'must be in [0, 1)'));
   if (raw.initialLowpass !== undefined) out.initialLowpass = num(raw, 'initialLowpass', p, undefined, positive);
+  if (raw.lowpass !== undefined) out.lowpass = num(raw, 'lowpass', p, undefined, positive);
+  if (raw.merge === false) out.merge = false;
+  else if (raw.merge !== undefined) out.merge = num(raw, 'merge', p, undefined, (x) => (x > 0 ? null : 'must be a positive similarity (1 = one structure) or false'));
   if (raw.refine !== undefined) {
     if (typeof raw.refine !== 'boolean') throw new ConfigError(`${p}refine`, `must be true or false, got ${JSON.stringify(raw.refine)}`);
     // stored only when false: the default keeps existing configs' content hash

@@ -92,17 +92,20 @@ export const POSTPROCESS_DEFAULTS = {
 } as const;
 
 /**
- * Classification (`subtomo classify`, core/classify.ts): MCO-A by default (temperature 0); annealing cools by
- * `cooling` per iteration; a class below `minSizeFraction` × particles / classes is dropped; it stops when at
- * most `stopChanged` of the particles change class; starting references are low-passed to `initialLowpass` Å.
- */
-/**
- * Class alignment without refinement (classification `refine: false`, `subtomo classify --no-refine`): each
- * particle × class keeps its best FRM rotation with FTM's shift, scored there — SAG with no epochs. What the
- * issue's comparison needs to show what SAG refinement adds to classification.
+ * A pair left unrefined: its best FRM rotation with FTM's shift, scored there — SAG with no epochs. How every
+ * particle × class pair is scored for the class assignment (drivers/classify.ts scoringSettings), and with
+ * classification `refine: false` / `subtomo classify --no-refine` the assigned pair's pose as well: what SAG
+ * refinement adds to classification, measured.
  */
 export const FRM_ONLY_REFINEMENT = { method: 'sag', sag: { maxEpochs: 0 } } as const;
 
+/**
+ * Classification (`subtomo classify`, core/classify.ts): MCO-A by default (temperature 0); annealing cools by
+ * `cooling` per iteration; a class below `minSizeFraction` × particles / classes is dropped; it stops when at
+ * most `stopChanged` of the particles change class; starting references are low-passed to `initialLowpass` Å
+ * (and every later reference too, unless `lowpass` says otherwise); two classes whose maps are at least `merge`
+ * similar (core/classify.ts classSimilarity: 1 = one structure) are merged.
+ */
 export const CLASSIFY_DEFAULTS = {
   iterations: 5,
   minSizeFraction: 0.25,
@@ -110,4 +113,5 @@ export const CLASSIFY_DEFAULTS = {
   temperature: 0,
   cooling: 0.7,
   stopChanged: 0.02,
+  merge: 0.95,
 } as const;

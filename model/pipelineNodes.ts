@@ -187,7 +187,7 @@ const SIMULATE_FIELDS = ['particles', 'size', 'voxel', 'snr', 'tilt', 'tiltMin',
 const LIST_FIELDS = ['star', 'tomograms', 'tiltRange', 'pixelSize', 'classNumber'];
 const MPI_FIELDS = ['mpiRanks', 'hostfile', 'mpi', 'executor', 'slurm'];
 const ALIGNMENT_FIELDS = ['method', 'candidates', 'bandwidth', 'maxShift', 'angularRange', 'sag', ...MPI_FIELDS];
-const CLASSIFICATION_FIELDS = ['classes', 'iterations', 'minClassSize', 'temperature', 'cooling', 'stopChanged', 'initialLowpass'];
+const CLASSIFICATION_FIELDS = ['classes', 'iterations', 'minClassSize', 'temperature', 'cooling', 'stopChanged', 'initialLowpass', 'lowpass', 'merge', 'refine'];
 
 /** Picks `keys` of `raw` that are set. */
 function pick(raw: Raw, keys: readonly string[]): Raw {

@@ -83,6 +83,10 @@ describe('classification', () => {
     expect(config({ classes: 4, refine: true }).classification).toEqual({ classes: 4, iterations: CLASSIFY_DEFAULTS.iterations });
     expect(config({ classes: 4, refine: false }).classification).toMatchObject({ refine: false });
     expect(() => config({ classes: 4, refine: 'no' })).toThrow(/'classification\.refine': must be true or false, got "no"/);
+    expect(config({ classes: 4, lowpass: 30, merge: false }).classification).toMatchObject({ lowpass: 30, merge: false });
+    expect(config({ classes: 4, merge: 0.9 }).classification).toMatchObject({ merge: 0.9 });
+    expect(() => config({ classes: 4, merge: 0 })).toThrow(/'classification\.merge': must be a positive similarity \(1 = one structure\) or false, got 0/);
+    expect(() => config({ classes: 4, lowpass: -5 })).toThrow(/'classification\.lowpass'/);
     expect(() => config({ classes: 0 })).toThrow(/'classification\.classes': must be an integer from 1 to 100, got 0/);
     expect(() => config({ classes: 2, minClassSize: 1 })).toThrow(/'classification\.minClassSize': must be an integer ≥ 2/);
     expect(() => config({ classes: 2, klasses: 3 })).toThrow(/'classification\.klasses': is not a known field/);

@@ -86,6 +86,8 @@ describe('subtomo classify', () => {
     expect(await bad('--classes', '2', '--temperature', '-1')).toMatch(/--temperature must be ≥ 0/);
     expect(await bad('--classes', '2', '--cooling', '1.5')).toMatch(/--cooling must be in \(0, 1\]/);
     expect(await bad('--classes', '2', '--min-class-size', '1')).toMatch(/--min-class-size must be at least 2/);
+    expect(await bad('--classes', '2', '--merge', '0')).toMatch(/--merge must be positive \(a similarity; 1 = one structure\), got 0/);
+    expect(await bad('--classes', '2', '--lowpass', '-1')).toMatch(/--lowpass must be positive \(Å\), got -1/);
     expect(await bad('--classes', '2', '--refs', 'a.mrc')).toMatch(/--refs names 1 maps for --classes 2/);
     expect(await bad('--classes', '2', '--stop-changd', '0.1')).toMatch(/unknown flag --stop-changd; did you mean --stop-changed\?/);
   });

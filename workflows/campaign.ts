@@ -56,6 +56,7 @@ export type CampaignStep =
   | 'report'
   | 'initial-classes'
   | 'class-frm'
+  | 'class-score'
   | 'class-refine'
   | 'assign'
   | 'class-average'
@@ -66,7 +67,7 @@ export type CampaignStep =
 /** Steps of one iteration of a campaign, in order (what `watch` counts and `history` expects). */
 export const ITERATION_STEPS: readonly CampaignStep[] = ['frm', 'refine', 'average', 'register', 'fsc', 'lowpass', 'report'];
 /** Steps of one classification iteration (workflows/classification.ts), after 'initial-classes' once. */
-export const CLASS_ITERATION_STEPS: readonly CampaignStep[] = ['class-frm', 'class-refine', 'assign', 'class-average'];
+export const CLASS_ITERATION_STEPS: readonly CampaignStep[] = ['class-frm', 'class-score', 'assign', 'class-refine', 'class-average'];
 
 /** Steps before the first iteration; a user's reference leaves no start to measure, so no FSC. */
 export function setupSteps(config: Pick<CampaignConfig, 'reference'>): readonly CampaignStep[] {
@@ -309,6 +310,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignResult> {
       run: {
         initialClasses: (a) => step('initialClasses', 'initial-classes', a),
         classCandidates: (a) => step('classCandidates', 'class-frm', a),
+        scoreClasses: (a) => step('refineClasses', 'class-score', a),
         refineClasses: (a) => step('refineClasses', 'class-refine', a),
         assignClasses: (a) => step('assignClasses', 'assign', a),
         averageClassHalves: (a) => step('averageClassHalves', 'class-average', a),

@@ -1,10 +1,11 @@
 /**
  * The classification iterations of a campaign (config `classification:`; docs/classification.md), run after
  * its averaging iterations from their last poses: the starting classes (random subsets of each half-set),
- * then per iteration FRM candidates of every particle × class → their refinement on MPI ranks → assignment
- * (MCO-A, or annealed with a cooling temperature; small classes dropped) → each class averaged per half-set
- * with its own resolution and next references. Stops after `iterations`, when at most `stopChanged` of the
- * particles changed class, or on the stop signal. Deterministic like the campaign: only refs and numbers here.
+ * then per iteration FRM candidates of every particle × class → each pair scored at its FRM rotation and FTM
+ * shift on MPI ranks → assignment (MCO-A, or annealed with a cooling temperature; small classes dropped) →
+ * each particle's pair with its class refined → each class averaged per half-set with its resolution and next
+ * references, and classes holding one structure merged. Stops after `iterations`, when at most `stopChanged`
+ * of the particles changed class (and none merged), or on the stop signal. Deterministic like the campaign: only refs and numbers here.
  */
 import type {
   AssignClassesInput,
@@ -38,6 +39,8 @@ export interface ClassIterationSummary {
   meanCcc?: number;
   /** Classes dropped in this iteration (0-based). */
   dropped?: number[];
+  /** Classes merged into another after this iteration's averages (0-based): their particles are reassigned next. */
+  merged?: { class: number; into: number; similarity: number }[];
   /** Adjusted Rand index against the true classes, when the particle list has them. */
   ari?: number;
 }
@@ -73,6 +76,8 @@ export interface ClassificationContext {
 export interface ClassificationSteps {
   initialClasses(arg: InitialClassesInput): Promise<ClassesResult>;
   classCandidates(arg: ClassCandidatesInput): Promise<{ candidates: ArtifactRef }>;
+  /** refineClasses without `assignment`, with FRM_ONLY_REFINEMENT: every pair scored. */
+  scoreClasses(arg: RefineClassesInput): Promise<{ pairs: ArtifactRef }>;
   refineClasses(arg: RefineClassesInput): Promise<{ pairs: ArtifactRef }>;
   assignClasses(arg: AssignClassesInput): Promise<AssignResult>;
   averageClassHalves(arg: AverageClassesInput): Promise<ClassesResult>;
@@ -106,33 +111,37 @@ export async function runClassification(ctx: ClassificationContext): Promise<Cla
     });
   }
   let temperature = (c.temperature ?? CLASSIFY_DEFAULTS.temperature) * (c.cooling ?? CLASSIFY_DEFAULTS.cooling) ** (state.history.length - 1);
+  const lowpass = c.lowpass ?? initialLowpass;
+  const merge = c.merge === false ? undefined : (c.merge ?? CLASSIFY_DEFAULTS.merge);
   for (let j = state.history.length; j <= c.iterations; j++) {
     const iteration = ctx.firstIteration + j - 1;
     ctx.setIteration(iteration);
     const references = state.references!;
-    // The class references carry nothing beyond their low-pass: the finest of them sets the binned box.
-    const finest = Math.min(...(state.classes ?? []).map((k) => k.resolution), initialLowpass);
     const seed = classSeed(config.seed, iteration);
     const { candidates } = await run.classCandidates({
       workdir, halves, references, bandwidth: config.alignment.bandwidth, candidates: config.alignment.candidates, ...symmetry,
     });
-    const refinement = c.refine === false
-      ? { method: FRM_ONLY_REFINEMENT.method, sag: { ...FRM_ONLY_REFINEMENT.sag } }
-      : { method: config.alignment.method, ...(config.alignment.sag && { sag: config.alignment.sag }) };
-    const { pairs } = await run.refineClasses({
-      workdir, halves, references, candidates, ...refinement, maxShift: config.alignment.maxShift, mask,
-      seed, referenceResolution: j === 1 ? initialLowpass : finest, mpi,
-    });
+    // The class references carry nothing beyond their low-pass: it sets the refinement's binned box.
+    const pairs = { workdir, halves, references, candidates, maxShift: config.alignment.maxShift, mask, seed, referenceResolution: j === 1 ? initialLowpass : lowpass, mpi };
+    // every pair scored at its FRM rotation and FTM shift (drivers/classify.ts scoringSettings), the assigned pair refined
+    const scored = await run.scoreClasses({ ...pairs, method: FRM_ONLY_REFINEMENT.method, sag: { ...FRM_ONLY_REFINEMENT.sag } });
     const assigned = await run.assignClasses({
-      workdir, halves, candidates, pairs, previous: state.assignment!, classes: c.classes, temperature, seed,
+      workdir, halves, candidates, pairs: scored.pairs, previous: state.assignment!, classes: c.classes, temperature, seed,
       ...(c.minClassSize !== undefined && { minClassSize: c.minClassSize }),
     });
+    const refined = c.refine === false
+      ? null
+      : await run.refineClasses({ ...pairs, assignment: assigned.assignment, method: config.alignment.method, ...(config.alignment.sag && { sag: config.alignment.sag }) });
     const averaged = await run.averageClassHalves({
-      workdir, halves, candidates, pairs, assignment: assigned.assignment, classes: c.classes, mask, mpi, ...symmetry,
+      workdir, halves, candidates, pairs: scored.pairs, assignment: assigned.assignment, classes: c.classes, mask, mpi, lowpass, ...symmetry,
+      ...(refined && { refined: refined.pairs }),
+      // no merge in the last iteration: the merged class's particles are reassigned by the next alignment
+      ...(merge !== undefined && j < c.iterations && { merge: { threshold: merge, maxShift: config.alignment.maxShift, seed } }),
     });
     state.references = averaged.references;
     state.assignment = assigned.assignment;
     state.classes = averaged.classes;
+    const merged = averaged.classes.flatMap((k) => (k.mergedInto === undefined ? [] : [{ class: k.index, into: k.mergedInto, similarity: k.similarity! }]));
     state.history.push({
       iteration,
       classIteration: j,
@@ -141,11 +150,12 @@ export async function runClassification(ctx: ClassificationContext): Promise<Cla
       changed: assigned.changed,
       meanCcc: assigned.meanCcc,
       dropped: assigned.dropped,
+      ...(merged.length > 0 && { merged }),
       ...(assigned.ari !== undefined && { ari: assigned.ari }),
     });
     temperature *= c.cooling ?? CLASSIFY_DEFAULTS.cooling;
     if (ctx.stopRequested()) return 'stop-signal';
-    if (j > 1 && assigned.changed <= (c.stopChanged ?? CLASSIFY_DEFAULTS.stopChanged)) return 'settled';
+    if (j > 1 && merged.length === 0 && assigned.changed <= (c.stopChanged ?? CLASSIFY_DEFAULTS.stopChanged)) return 'settled';
   }
   return 'iterations';
 }

@@ -170,6 +170,7 @@ const classify: StepRunner<'classify'> = async (ctx, params, inputs) => {
     run: {
       initialClasses: (a) => runActivity(ctx, 'initialClasses', named('initial-classes'), a),
       classCandidates: (a) => runActivity(ctx, 'classCandidates', named('class-frm'), a),
+      scoreClasses: (a) => runActivity(ctx, 'refineClasses', named('class-score'), a),
       refineClasses: (a) => runActivity(ctx, 'refineClasses', named('class-refine'), a),
       assignClasses: (a) => runActivity(ctx, 'assignClasses', named('assign'), a),
       averageClassHalves: (a) => runActivity(ctx, 'averageClassHalves', named('class-average'), a),

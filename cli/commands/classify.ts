@@ -24,13 +24,25 @@ import { Rng } from '../../core/random.ts';
 import { referenceFrom } from '../../core/reference.ts';
 import type { Pose } from '../../core/rotate.ts';
 import type { Volume } from '../../core/volume.ts';
-import type { AlignTarget, VolumeReader } from '../../drivers/align.ts';
-import { type ClassParticle, type ClassReferences, alignToClasses, averageClasses, classDirName, trueClasses } from '../../drivers/classify.ts';
+import { type AlignTarget, type VolumeReader, alignJob, runAlignment } from '../../drivers/align.ts';
+import {
+  type ClassParticle,
+  type ClassReferences,
+  assignedPairs,
+  averageClasses,
+  classAlignmentOf,
+  classDirName,
+  classPairs,
+  scoringSettings,
+  trueClasses,
+  withRefinedPoses,
+} from '../../drivers/classify.ts';
 import { jobCtfOf, readPreparedList, withUpdatedParticles } from '../../drivers/particleList.ts';
 import { writeMrc } from '../../io/mrc.ts';
 import { writeParticleList } from '../../io/particles.ts';
 import { type Sampling, assertSameSampling, readMapFitted, readVolume } from '../../io/volumes.ts';
-import { CLASSIFY_DEFAULTS, FRM_ONLY_REFINEMENT } from '../../model/defaults.ts';
+import { CLASSIFY_DEFAULTS } from '../../model/defaults.ts';
+import type { AlignJob } from '../../model/jobs.ts';
 import { type Args, UsageError } from '../../os/args.ts';
 import { interruptSignal } from '../../os/interrupt.ts';
 import { ProgressBar } from '../../os/progress.ts';
@@ -44,9 +56,10 @@ const usage =
   `subtomo classify ${LIST_USAGE} --classes K --out DIR ${FORMAT_USAGE} ${MPI_USAGE}\n` +
   `       [--refs A.mrc,B.mrc,… (one per class; default K random subsets of the list, averaged with its poses)] ` +
   `[--iterations ${C.iterations}] [--min-class-size N (default ${C.minSizeFraction} × particles / K, at least 2)]\n` +
-  `       [--initial-lowpass ${C.initialLowpass} (Å, the starting references)] [--temperature T (${C.temperature}: MCO-A; > 0: MCO-AC annealing)] ` +
+  `       [--initial-lowpass ${C.initialLowpass} (Å, the starting references)] [--lowpass Å (the band the class references are compared in; ` +
+  `default --initial-lowpass)]\n       [--merge ${C.merge} (similarity at which two classes merge; 1 = one structure) | --no-merge] [--temperature T (${C.temperature}: MCO-A; > 0: MCO-AC annealing)] ` +
   `[--cooling ${C.cooling}] [--stop-changed ${C.stopChanged} (fraction of particles changing class)]\n` +
-  `       [--no-refine (class alignments keep FRM's rotation and FTM's shift: what refinement adds, measured)]\n` +
+  `       [--no-refine (the assigned class's pose too keeps FRM's rotation and FTM's shift: what refinement adds, measured)]\n` +
   `       ${ALIGN_SETTINGS_USAGE}`;
 
 interface Options {
@@ -54,6 +67,11 @@ interface Options {
   iterations: number;
   minSize: number;
   initialLowpass: number;
+  lowpass: number;
+  /** Similarity at which two classes merge (core/classify.ts classSimilarity); absent: --no-merge. */
+  merge?: number;
+  /** false: --no-refine. */
+  refine: boolean;
   temperature: number;
   cooling: number;
   stopChanged: number;
@@ -69,13 +87,17 @@ function readOptions(args: Args, particleCount: number): Options {
   if (minSize < 2) throw new UsageError(`--min-class-size must be at least 2 (one particle per half-set), got ${minSize}`);
   const initialLowpass = args.number('initial-lowpass', C.initialLowpass);
   if (!(initialLowpass > 0)) throw new UsageError(`--initial-lowpass must be positive (Å), got ${initialLowpass}`);
+  const lowpass = args.number('lowpass', initialLowpass);
+  if (!(lowpass > 0)) throw new UsageError(`--lowpass must be positive (Å), got ${lowpass}`);
+  const merge = args.has('no-merge') ? undefined : args.number('merge', C.merge);
+  if (merge !== undefined && !(merge > 0)) throw new UsageError(`--merge must be positive (a similarity; 1 = one structure), got ${merge}`);
   const temperature = args.number('temperature', C.temperature);
   if (!(temperature >= 0)) throw new UsageError(`--temperature must be ≥ 0, got ${temperature}`);
   const cooling = args.number('cooling', C.cooling);
   if (!(cooling > 0 && cooling <= 1)) throw new UsageError(`--cooling must be in (0, 1], got ${cooling}`);
   const stopChanged = args.number('stop-changed', C.stopChanged);
   if (!(stopChanged >= 0 && stopChanged < 1)) throw new UsageError(`--stop-changed must be in [0, 1), got ${stopChanged}`);
-  return { classes, iterations, minSize, initialLowpass, temperature, cooling, stopChanged };
+  return { classes, iterations, minSize, initialLowpass, lowpass, ...(merge !== undefined && { merge }), refine: !args.has('no-refine'), temperature, cooling, stopChanged };
 }
 
 async function run(args: Args): Promise<void> {
@@ -88,7 +110,7 @@ async function run(args: Args): Promise<void> {
   const first = prepared.particles[0];
   const sample = await readVolume(first.image, { voxelSize });
   const sampling: Sampling = { n: sample.n, voxelSize, label: `particle ${first.name} (${first.image})` };
-  const settings = { ...readSettings(args, sampling.n), ...(args.has('no-refine') && { ...FRM_ONLY_REFINEMENT, sag: { ...FRM_ONLY_REFINEMENT.sag } }) };
+  const settings = readSettings(args, sampling.n);
   const particles: ClassParticle[] = prepared.particles.map((p, i) => ({
     name: p.name, path: p.image, tilt: p.tilt, half: p.half ?? alternatingHalf(i), ...jobCtfOf(prepared, p),
   }));
@@ -129,7 +151,7 @@ async function run(args: Args): Promise<void> {
         ...exec, signal: interrupt.signal, onProgress: (done, detail) => bar.update(done, detail),
       });
       references = new Array<ClassReferences | null>(options.classes).fill(null);
-      for (const a of averages) references[a.index] = a.references;
+      for (const a of averages) references[a.index] = a.references ?? null;
     }
 
     const history: object[] = [];
@@ -149,39 +171,50 @@ async function run(args: Args): Promise<void> {
           return v;
         },
       };
-      let refineBar: ProgressBar | null = null;
-      const aligned = await alignToClasses(particles, references, { ...settings, seed: settings.seed + iteration }, reader, {
-        ...exec, signal: interrupt.signal, onProgress: (done, detail) => refineBar?.update(done, detail),
-      }, join(dir, 'pairs.json'), {
-        frm: (done, name) => frmBar.update(done, name),
-        refineStart: (pairs) => (refineBar = new ProgressBar(`iteration ${iteration}: refine (${settings.method})`, pairs)),
-      });
-      poses = aligned.poses;
+      const iterationSettings = { ...settings, seed: settings.seed + iteration };
+      const pairs = await classPairs(particles, references, iterationSettings, reader, (done, name) => frmBar.update(done, name));
+      const scoreBar = new ProgressBar(`iteration ${iteration}: score (FRM, FTM)`, pairs.pairs.reduce((sum, p) => sum + p.candidates.length, 0));
+      const run = (job: AlignJob, bar: ProgressBar) => runAlignment(job, { ...exec, signal: interrupt.signal, onProgress: (done, detail) => bar.update(done, detail) });
+      const scored = await run(alignJob(pairs.pairs, scoringSettings(iterationSettings), { results: join(dir, 'scores.json') }), scoreBar);
+      const aligned = classAlignmentOf(scored.results, particles.length, pairs.live, references.length);
       const drawn = annealedClasses(aligned.scores, temperature, Rng.derive(settings.seed, iteration), dropped);
       const pruned = dropSmallClasses(aligned.scores, drawn, options.minSize, dropped, halves);
       for (const k of pruned.dropped) dropped.add(k);
       const changed = changedFraction(assignment, pruned.assignment);
       assignment = pruned.assignment;
+      poses = aligned.poses;
+      if (options.refine) {
+        const mine = assignedPairs(pairs.live, assignment).map((j) => pairs.pairs[j]);
+        const refineBar = new ProgressBar(`iteration ${iteration}: refine (${settings.method})`, mine.reduce((sum, p) => sum + p.candidates.length, 0));
+        const refined = await run(alignJob(mine, iterationSettings, { results: join(dir, 'pairs.json') }), refineBar);
+        poses = withRefinedPoses(aligned.poses, pairs.live, assignment, refined.results);
+      }
       const avgBar = new ProgressBar(`iteration ${iteration}: class averages`, particles.length);
-      const averages = await averageClasses(particles, assignment, poses, averaging, dir, {
+      const merge = options.merge !== undefined && iteration < options.iterations
+        ? { merge: { threshold: options.merge, maxShift: settings.maxShift, seed: iterationSettings.seed } }
+        : {};
+      const averages = await averageClasses(particles, assignment, poses, { ...averaging, lowpass: options.lowpass, ...merge }, dir, {
         ...exec, signal: interrupt.signal, onProgress: (done, detail) => avgBar.update(done, detail),
       });
       references = references.map(() => null);
-      for (const a of averages) references[a.index] = a.references;
+      for (const a of averages) references[a.index] = a.references ?? null;
       dropped = new Set(references.flatMap((r, k) => (r ? [] : [k])));
+      const merged = averages.filter((a) => a.mergedInto !== undefined);
       const sizes = classSizes(assignment, options.classes);
       const assigned = assignment.flatMap((k, i) => (k >= 0 ? [aligned.scores[i][k]] : []));
       const meanCcc = assigned.reduce((a, b) => a + b, 0) / assigned.length;
       const ari = truth ? adjustedRandIndex(truth, assignment) : undefined;
       history.push({ iteration, temperature, changed, meanCcc, dropped: pruned.dropped.map((k) => k + 1), classes: averages.map((a) => ({
         class: a.index + 1, size: a.size, resolution: a.resolution, maps: a.maps,
+        ...(a.mergedInto !== undefined && { mergedInto: a.mergedInto + 1, similarity: a.similarity }),
       })), ...(ari !== undefined && { ari }) });
       say(`iteration ${iteration}: ${averages.length} classes, sizes ${averages.map((a) => `${a.index + 1}:${sizes[a.index]}`).join(' ')}, ` +
         `resolution ${averages.map((a) => `${a.resolution.toFixed(1)}`).join(' ')} Å, ${(100 * changed).toFixed(1)} % changed class, ` +
         `mean CCC ${meanCcc.toFixed(4)}${pruned.dropped.length > 0 ? `, dropped ${pruned.dropped.map((k) => k + 1).join(' ')}` : ''}` +
+        merged.map((a) => `, class ${a.index + 1} merged into ${a.mergedInto! + 1} (similarity ${a.similarity!.toFixed(2)})`).join('') +
         `${ari !== undefined ? `, adjusted Rand index ${ari.toFixed(3)}` : ''}`);
       temperature *= options.cooling;
-      if (iteration > 1 && changed <= options.stopChanged) {
+      if (iteration > 1 && changed <= options.stopChanged && merged.length === 0) {
         say(`stopping: ${(100 * changed).toFixed(1)} % of the particles changed class (≤ ${(100 * options.stopChanged).toFixed(1)} %)`);
         break;
       }
@@ -206,9 +239,9 @@ const classify: Command = {
   summary: 'classify particles into K classes by multi-reference alignment (MCO-A, optionally annealed), with per-class averages',
   usage,
   flags: {
-    values: ['out', 'classes', 'refs', 'iterations', 'min-class-size', 'initial-lowpass', 'temperature', 'cooling', 'stop-changed',
+    values: ['out', 'classes', 'refs', 'iterations', 'min-class-size', 'initial-lowpass', 'lowpass', 'merge', 'temperature', 'cooling', 'stop-changed',
       ...ALIGN_SETTING_FLAGS, ...LIST_FLAGS.values, ...MPI_FLAGS.values],
-    switches: [...(LIST_FLAGS.switches ?? []), 'no-refine'],
+    switches: [...(LIST_FLAGS.switches ?? []), 'no-refine', 'no-merge'],
     repeatable: [...(LIST_FLAGS.repeatable ?? []), ...(MPI_FLAGS.repeatable ?? [])],
   },
   run,
