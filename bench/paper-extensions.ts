@@ -221,7 +221,7 @@ export async function extensionsReport(input: ActivityNodeInput): Promise<Activi
     '',
     '80 particles, 20 each of GroEL14, the GroEL7 ring (1OEL without its BIOMT assembly), RuBisCO (1BXN) and p97',
     '(3CF3), random poses, 6 µm; two averaging iterations (all particles, one reference), then 10 classes for at',
-    'most 5 classification iterations (MCO-A: every particle × class × 3 FRM candidates scored at the FRM rotation',
+    'most 10 classification iterations (MCO-A: every particle × class × 3 FRM candidates scored at the FRM rotation',
     "and FTM's shift, each particle's pair with its class refined by SAG, references at 40 Å, classes holding one",
     'structure merged; docs/classification.md). ARI: adjusted Rand index of the final classes against the true',
     'structures.',
