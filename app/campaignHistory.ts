@@ -156,6 +156,11 @@ export function campaignTimeline(runs: readonly CampaignRun[]): CampaignTimeline
         row.meanCcc = s.result.meanCcc as number;
         row.notes.push(`class sizes ${(s.result.sizes as number[]).join(' ')}, ${(100 * (s.result.changed as number)).toFixed(1)} % changed class`);
       }
+      if (s.step === 'class-average' && s.result) {
+        for (const k of s.result.classes as { index: number; mergedInto?: number; similarity?: number }[]) {
+          if (k.mergedInto !== undefined) row.notes.push(`class ${k.index + 1} merged into ${k.mergedInto + 1} (similarity ${k.similarity?.toFixed(2)})`);
+        }
+      }
     }
     const ordered = [...rows.values()].sort((a, b) => a.iteration - b.iteration);
     // A workflow-level event belongs to the iteration that was running when it happened.

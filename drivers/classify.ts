@@ -2,13 +2,15 @@
  * One iteration of multi-reference classification (core/classify.ts; the paper's MCO-A): the driver behind
  * `subtomo classify` and the classifying campaign's steps.
  *
- *   1. `alignToClasses`: every particle against every live class reference of its own half-set — FRM
- *      candidates in this process, then Algorithm 3 over particle × class × candidate on MPI ranks
- *      (drivers/align.ts); the best candidate per (particle, class) gives that pair's CCC and pose.
+ *   1. `classPairs`: every particle against every live class reference of its own half-set, FRM candidates;
+ *      each pair scored at its candidates' FRM rotation and FTM shift (`scoringSettings`, Algorithm 3 over
+ *      particle × class × candidate on MPI ranks, drivers/align.ts), the best candidate giving its CCC and pose;
  *   2. assignment (core/classify.ts: MCO-A or annealed MCO-AC, small classes dropped);
- *   3. `averageClasses`: each live class averaged per half-set with its particles' poses for that class
- *      (wedge- or CTF-weighted, the class's symmetry on each half), its gold-standard FSC resolution, and its
- *      next references: each half's own average low-passed at that resolution (the halves never mix).
+ *   3. each particle's pair with its class refined (`assignedPairs`, `withRefinedPoses`);
+ *   4. `averageClasses`: each live class averaged per half-set with its particles' poses for that class
+ *      (wedge- or CTF-weighted, the class's symmetry on each half), its gold-standard FSC resolution, its
+ *      next references (each half's own average low-passed at one band; the halves never mix), and the
+ *      merges of classes holding one structure.
  */
 import { join } from 'node:path';
 import { type ClassMaps, classMerges, classSimilarity, classSizes } from '../core/classify.ts';
