@@ -341,7 +341,7 @@ export interface AverageClassesInput {
   /** The refinements of the assigned pairs (refineClasses with `assignment`); absent: the scored poses are averaged. */
   refined?: ArtifactRef;
   /** Merge classes this similar (drivers/classify.ts ClassAveraging.merge); absent: none. */
-  merge?: { threshold: number; maxShift: number; seed: number };
+  merge?: { threshold: number; resolution: number; maxShift: number; seed: number };
   mpi: MpiRanks;
 }
 

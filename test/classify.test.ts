@@ -3,7 +3,7 @@
  * classification of noise-free particles, assignments that do not depend on the particles' order, and a
  * one-class run that is exactly `subtomo align` followed by `subtomo average`.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { runCli } from '../cli/run.ts';
 import { adjustedRandIndex } from '../core/classify.ts';
 import { readMrc } from '../io/mrc.ts';
 import { readParticleList } from '../io/particles.ts';
+import { formatStar, readStar, starBlock } from '../io/star.ts';
 import { simulateMixture, writeReversed } from './helpers/mixture.ts';
 
 let root: string;
@@ -29,6 +30,12 @@ beforeAll(async () => {
   await simulateMixture(root, 2 * PER_CLASS);
   mixture = join(root, 'particles.star');
   await writeReversed(mixture, join(root, 'reversed.star'));
+  // the phantom's particles alone: one structure
+  const tables = await readStar(mixture);
+  const particles = starBlock(tables, 'particles', mixture);
+  const truth = particles.columns.indexOf('subtomoTrueClass');
+  const first = particles.rows[0][truth];
+  await writeFile(join(root, 'one.star'), formatStar(tables.map((t) => (t === particles ? { ...t, rows: t.rows.filter((r) => r[truth] === first) } : t))));
 });
 
 afterAll(async () => {
@@ -72,6 +79,22 @@ describe('subtomo classify', () => {
       const b = await readMrc(join(root, 'avg', theirs));
       expect(Array.from(a.data)).toEqual(Array.from(b.data));
     }
+  });
+
+  it('merges two classes of one structure after the first iteration, and not when their maps do not reach the band', async () => {
+    const merged = async (...flags: string[]) => {
+      const out = join(root, `merge${flags.join('')}`);
+      await cli('classify', '--particles', join(root, 'one.star'), '--classes', '2', '--iterations', '2', '--min-class-size', '2', '--out', out, ...FAST, ...flags);
+      const summary = JSON.parse(await readFile(join(out, 'classification.json'), 'utf8')) as { history: { classes: { class: number; mergedInto?: number; similarity?: number }[] }[] };
+      expect(summary.history[0].classes).toHaveLength(2);
+      return summary.history.map((h) => h.classes.filter((k) => k.mergedInto !== undefined));
+    };
+    const [first, second] = await merged();
+    expect(first).toHaveLength(1);
+    expect(first[0].similarity).toBeGreaterThan(0.95);
+    expect(second).toEqual([]); // never in the last iteration
+    // a band finer than the maps resolve (24 Å at best, Nyquist of 12 Å voxels): no class is compared
+    expect((await merged('--lowpass', '20')).flat()).toEqual([]);
   });
 
   it('refuses bad settings naming the flag', async () => {

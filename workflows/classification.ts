@@ -136,7 +136,7 @@ export async function runClassification(ctx: ClassificationContext): Promise<Cla
       workdir, halves, candidates, pairs: scored.pairs, assignment: assigned.assignment, classes: c.classes, mask, mpi, lowpass, ...symmetry,
       ...(refined && { refined: refined.pairs }),
       // no merge in the last iteration: the merged class's particles are reassigned by the next alignment
-      ...(merge !== undefined && j < c.iterations && { merge: { threshold: merge, maxShift: config.alignment.maxShift, seed } }),
+      ...(merge !== undefined && j < c.iterations && { merge: { threshold: merge, resolution: lowpass, maxShift: config.alignment.maxShift, seed } }),
     });
     state.references = averaged.references;
     state.assignment = assigned.assignment;

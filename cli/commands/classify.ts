@@ -191,7 +191,7 @@ async function run(args: Args): Promise<void> {
       }
       const avgBar = new ProgressBar(`iteration ${iteration}: class averages`, particles.length);
       const merge = options.merge !== undefined && iteration < options.iterations
-        ? { merge: { threshold: options.merge, maxShift: settings.maxShift, seed: iterationSettings.seed } }
+        ? { merge: { threshold: options.merge, resolution: options.lowpass, maxShift: settings.maxShift, seed: iterationSettings.seed } }
         : {};
       const averages = await averageClasses(particles, assignment, poses, { ...averaging, lowpass: options.lowpass, ...merge }, dir, {
         ...exec, signal: interrupt.signal, onProgress: (done, detail) => avgBar.update(done, detail),
