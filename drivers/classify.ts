@@ -218,7 +218,7 @@ export async function averageClasses(
     maps.push({ odd, even, combined });
   }
   const { lowpass } = settings;
-  if (settings.merge) {
+  if (settings.merge && out.length > 1) {
     const { threshold, resolution, maxShift, seed } = settings.merge;
     const mask = softSphereMask(maps[0].odd.n, settings.mask.radius, settings.mask.edge);
     const resolved = out.flatMap((c, j) => (c.resolution <= resolution ? [j] : []));
