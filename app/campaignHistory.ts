@@ -3,6 +3,8 @@
  * activity's result), the wall time, how many steps were reused from the artifact store, and the events that
  * matter to a user — retried attempts and why, signals, cancellation, continue-as-new, failures.
  */
+import type { ClassSummary } from '../activities/classify.ts';
+import { mergeText } from '../core/classMerge.ts';
 import type { CampaignRun, HistoryEvent } from './campaignClient.ts';
 import { decodePayload } from './campaignClient.ts';
 
@@ -157,8 +159,8 @@ export function campaignTimeline(runs: readonly CampaignRun[]): CampaignTimeline
         row.notes.push(`class sizes ${(s.result.sizes as number[]).join(' ')}, ${(100 * (s.result.changed as number)).toFixed(1)} % changed class`);
       }
       if (s.step === 'class-average' && s.result) {
-        for (const k of s.result.classes as { index: number; mergedInto?: number; similarity?: number }[]) {
-          if (k.mergedInto !== undefined) row.notes.push(`class ${k.index + 1} merged into ${k.mergedInto + 1} (similarity ${k.similarity?.toFixed(2)})`);
+        for (const k of s.result.classes as ClassSummary[]) {
+          if (k.mergedInto !== undefined) row.notes.push(mergeText({ class: k.index, into: k.mergedInto, similarity: k.similarity! }));
         }
       }
     }

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Progress } from '../activities/common.ts';
+import { mergeText } from '../core/classMerge.ts';
 import { halvesWarning } from '../model/campaign.ts';
 import { ProgressBar } from '../os/progress.ts';
 import {
@@ -65,7 +66,7 @@ export function classIterationLine(h: ClassIterationSummary): string {
     (h.changed === undefined ? '' : `, ${(100 * h.changed).toFixed(1)} % changed class`) +
     (h.meanCcc === undefined ? '' : `, mean CCC ${h.meanCcc.toFixed(3)}`) +
     (h.dropped && h.dropped.length > 0 ? `, dropped ${h.dropped.map((k) => k + 1).join(' ')}` : '') +
-    (h.merged ?? []).map((m) => `, class ${m.class + 1} merged into ${m.into + 1} (similarity ${m.similarity.toFixed(2)})`).join('') +
+    (h.merged ?? []).map((m) => `, ${mergeText(m)}`).join('') +
     (h.ari === undefined ? '' : `, adjusted Rand index ${h.ari.toFixed(3)}`);
 }
 

@@ -10,7 +10,8 @@
  * - A class whose population falls below a minimum size is dropped and its particles go to their best
  *   remaining class (Förster et al. 2008: small classes have noisy references that only attract noise).
  * - Two classes that hold the same structure (MCO-A leaves such duplicates: each is a stable optimum) are
- *   merged: `classSimilarity` compares their maps' cross-FSC with the one their own half-map FSCs predict.
+ *   merged (core/classMerge.ts): `classSimilarity` compares their maps' cross-FSC with the one their own
+ *   half-map FSCs predict.
  */
 import { shellOfResolution } from './filters.ts';
 import { type FscCurve, fscCurve, goldStandardResolution } from './fsc.ts';
@@ -175,11 +176,10 @@ export function adjustedRandIndex(a: readonly (string | number)[], b: readonly (
   return (index - expected) / (max - expected);
 }
 
-/** A class's maps: the combined average and its two half-set averages. */
+/** What classSimilarity needs of a class: its combined average, and the FSC of its half-set averages inside the comparison's mask. */
 export interface ClassMaps {
   combined: Volume;
-  odd: Volume;
-  even: Volume;
+  halfFsc: FscCurve;
 }
 
 /**
@@ -194,8 +194,7 @@ export interface ClassMaps {
  */
 export function classSimilarity(a: ClassMaps, b: ClassMaps, options: { mask: Float32Array; lowpass: number; maxShift: number; seed?: number }): number {
   const { n, voxelSize } = a.combined;
-  const ownA = fscCurve(a.odd, a.even, options.mask);
-  const ownB = fscCurve(b.odd, b.even, options.mask);
+  const [ownA, ownB] = [a.halfFsc, b.halfFsc];
   const registered = registerMaps(a.combined, b.combined, {
     mask: options.mask,
     lowpassShell: referenceShell(n, voxelSize, options.lowpass),
@@ -218,36 +217,4 @@ export function similarityRatio(cross: FscCurve, ownA: FscCurve, ownB: FscCurve,
     expected += cross.count[i] * cref(ownA.fsc[i]) * cref(ownB.fsc[i]);
   });
   return expected > 0 ? measured / expected : 0;
-}
-
-export interface ClassMerge {
-  /** The class merged away (0-based). */
-  class: number;
-  /** The class it joins. */
-  into: number;
-  similarity: number;
-}
-
-/**
- * The merges among classes (`sizes[k]` particles; `similarity(k, l)` as classSimilarity) whose similarity is
- * at least `threshold`: most similar pair first, the smaller class (on a tie the higher-numbered) joining the
- * larger; a class merged away takes part in no further merge, and its partner's merges are judged on its own
- * map (the merged map exists only after the next alignment).
- */
-export function classMerges(classes: readonly number[], sizes: readonly number[], similarity: (k: number, l: number) => number, threshold: number): ClassMerge[] {
-  const pairs: { k: number; l: number; s: number }[] = [];
-  for (let i = 0; i < classes.length; i++) {
-    for (let j = i + 1; j < classes.length; j++) pairs.push({ k: classes[i], l: classes[j], s: similarity(classes[i], classes[j]) });
-  }
-  pairs.sort((x, y) => y.s - x.s);
-  const gone = new Set<number>();
-  const merges: ClassMerge[] = [];
-  for (const { k, l, s } of pairs) {
-    if (s < threshold) break;
-    if (gone.has(k) || gone.has(l)) continue;
-    const [small, large] = sizes[l] < sizes[k] || (sizes[l] === sizes[k] && l > k) ? [l, k] : [k, l];
-    gone.add(small);
-    merges.push({ class: small, into: large, similarity: s });
-  }
-  return merges;
 }

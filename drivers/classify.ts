@@ -13,12 +13,14 @@
  *      merges of classes holding one structure.
  */
 import { join } from 'node:path';
-import { type ClassMaps, classMerges, classSimilarity, classSizes } from '../core/classify.ts';
+import { type ClassMaps, classSimilarity, classSizes } from '../core/classify.ts';
+import { classMerges } from '../core/classMerge.ts';
 import { softSphereMask } from '../core/filters.ts';
 import { fscCurve, goldStandardResolution } from '../core/fsc.ts';
 import type { Half } from '../core/halfmaps.ts';
 import { type SphereMask, referenceFrom } from '../core/reference.ts';
 import type { Pose } from '../core/rotate.ts';
+import type { Volume } from '../core/volume.ts';
 import type { TiltRange } from '../core/wedge.ts';
 import { readMrc, writeMrc } from '../io/mrc.ts';
 import { FRM_ONLY_REFINEMENT } from '../model/defaults.ts';
@@ -198,7 +200,8 @@ export async function averageClasses(
 ): Promise<ClassAverage[]> {
   const classes = [...new Set(assignment)].filter((k) => k >= 0).sort((a, b) => a - b);
   const out: ClassAverage[] = [];
-  const maps: ClassMaps[] = [];
+  const maps: (ClassMaps & { odd: Volume; even: Volume })[] = [];
+  let mask: Float32Array | undefined;
   for (const k of classes) {
     const members = particles.flatMap((p, i) => (assignment[i] === k ? [{ p, pose: poses[i][k]! }] : []));
     const classDir = join(dir, classDirName(k));
@@ -213,14 +216,14 @@ export async function averageClasses(
     };
     await runAverage(job, { ...exec, ...(exec.mpi && { jobFile: join(classDir, 'average-job.json') }) });
     const [odd, even, combined] = await Promise.all([readMrc(job.out.odd), readMrc(job.out.even), readMrc(job.out.combined)]);
-    const resolution = goldStandardResolution(fscCurve(odd, even, softSphereMask(odd.n, settings.mask.radius, settings.mask.edge)), odd.voxelSize, odd.n);
-    out.push({ index: k, size: members.length, maps: job.out, resolution });
-    maps.push({ odd, even, combined });
+    mask ??= softSphereMask(odd.n, settings.mask.radius, settings.mask.edge);
+    const halfFsc = fscCurve(odd, even, mask);
+    out.push({ index: k, size: members.length, maps: job.out, resolution: goldStandardResolution(halfFsc, odd.voxelSize, odd.n) });
+    maps.push({ odd, even, combined, halfFsc });
   }
   const { lowpass } = settings;
-  if (settings.merge && out.length > 1) {
+  if (settings.merge && mask && out.length > 1) {
     const { threshold, resolution, maxShift, seed } = settings.merge;
-    const mask = softSphereMask(maps[0].odd.n, settings.mask.radius, settings.mask.edge);
     const resolved = out.flatMap((c, j) => (c.resolution <= resolution ? [j] : []));
     const similarities = new Map<string, number>();
     for (const [i, a] of resolved.entries()) {

@@ -10,15 +10,15 @@ import {
   annealedClasses,
   bestClasses,
   changedFraction,
-  classMerges,
   classSimilarity,
   classSizes,
   confusionMatrix,
   dropSmallClasses,
   similarityRatio,
 } from '../core/classify.ts';
+import { classMerges } from '../core/classMerge.ts';
 import { softSphereMask } from '../core/filters.ts';
-import type { FscCurve } from '../core/fsc.ts';
+import { type FscCurve, fscCurve } from '../core/fsc.ts';
 import { Rng } from '../core/random.ts';
 import { eulerToMatrix, poseFromMatrix, transformVolume } from '../core/rotate.ts';
 import { Volume } from '../core/volume.ts';
@@ -174,12 +174,12 @@ describe('merging classes that hold one structure', () => {
   }
 
   /** A class's maps: two half maps of `structure` with independent noise (σ `noise`), in a frame rotated by `euler`. */
-  function noisyClass(structure: Volume, euler: { phi: number; theta: number; psi: number }, noise: number, rng: Rng): ClassMaps {
+  function noisyClass(structure: Volume, euler: { phi: number; theta: number; psi: number }, noise: number, rng: Rng, mask: Float32Array): ClassMaps {
     const rotated = transformVolume(structure, poseFromMatrix(eulerToMatrix(euler), [0, 0, 0]));
     const half = () => rotated.withData(rotated.data.map((x) => x + noise * rng.gaussian()));
     const odd = half();
     const even = half();
-    return { odd, even, combined: odd.withData(odd.data.map((x, i) => (x + even.data[i]) / 2)) };
+    return { halfFsc: fscCurve(odd, even, mask), combined: odd.withData(odd.data.map((x, i) => (x + even.data[i]) / 2)) };
   }
 
   it('classSimilarity is about 1 for two noisy maps of one structure in different frames, and clearly less for two structures', () => {
@@ -188,10 +188,11 @@ describe('merging classes that hold one structure', () => {
     const one = blobs(n, arms);
     const other = blobs(n, [...arms.slice(0, 4), [5, 5, -5]]); // one arm elsewhere
     const rng = new Rng(3);
-    const a = noisyClass(one, { phi: 0.2, theta: 0.3, psi: 0.1 }, 0.35, rng);
-    const b = noisyClass(one, { phi: 0.7, theta: 0.4, psi: -0.3 }, 0.35, rng);
-    const c = noisyClass(other, { phi: -0.5, theta: 0.9, psi: 0.2 }, 0.35, rng);
-    const options = { mask: softSphereMask(n, 14, 2), lowpass: 18, maxShift: 3, seed: 1 };
+    const mask = softSphereMask(n, 14, 2);
+    const a = noisyClass(one, { phi: 0.2, theta: 0.3, psi: 0.1 }, 0.35, rng, mask);
+    const b = noisyClass(one, { phi: 0.7, theta: 0.4, psi: -0.3 }, 0.35, rng, mask);
+    const c = noisyClass(other, { phi: -0.5, theta: 0.9, psi: 0.2 }, 0.35, rng, mask);
+    const options = { mask, lowpass: 18, maxShift: 3, seed: 1 };
     const same = classSimilarity(a, b, options);
     const different = classSimilarity(a, c, options);
     // measured 0.954 and 0.430 (half maps at 34 Å): the same structure falls short of 1 by what the two

@@ -19,6 +19,7 @@ import {
   dropSmallClasses,
   randomSubsets,
 } from '../../core/classify.ts';
+import { mergeText } from '../../core/classMerge.ts';
 import { alternatingHalf } from '../../core/halfmaps.ts';
 import { Rng } from '../../core/random.ts';
 import { referenceFrom } from '../../core/reference.ts';
@@ -211,7 +212,7 @@ async function run(args: Args): Promise<void> {
       say(`iteration ${iteration}: ${averages.length} classes, sizes ${averages.map((a) => `${a.index + 1}:${sizes[a.index]}`).join(' ')}, ` +
         `resolution ${averages.map((a) => `${a.resolution.toFixed(1)}`).join(' ')} Å, ${(100 * changed).toFixed(1)} % changed class, ` +
         `mean CCC ${meanCcc.toFixed(4)}${pruned.dropped.length > 0 ? `, dropped ${pruned.dropped.map((k) => k + 1).join(' ')}` : ''}` +
-        merged.map((a) => `, class ${a.index + 1} merged into ${a.mergedInto! + 1} (similarity ${a.similarity!.toFixed(2)})`).join('') +
+        merged.map((a) => `, ${mergeText({ class: a.index, into: a.mergedInto!, similarity: a.similarity! })}`).join('') +
         `${ari !== undefined ? `, adjusted Rand index ${ari.toFixed(3)}` : ''}`);
       temperature *= options.cooling;
       if (iteration > 1 && changed <= options.stopChanged && merged.length === 0) {
