@@ -41,9 +41,14 @@ function rowWhere(table: SweepTableFile, axis: string, value: string): Row {
 const best = (r: Row) => Number(r.results['best (Å)']);
 const verdict = (ok: boolean) => (ok ? 'holds' : 'does not hold');
 
+/** A sweep member's campaign result, from the server (its history keeps it). */
+function campaignResult(client: Client, workflowId: string): Promise<CampaignResult> {
+  return client.workflow.getHandle<() => Promise<CampaignResult>>(workflowId).result();
+}
+
 /** The confusion matrix of a classifying campaign's final assignment against its particles' true structures. */
 async function confusionLines(client: Client, workflowId: string): Promise<string[]> {
-  const result = await client.workflow.getHandle<() => Promise<CampaignResult>>(workflowId).result();
+  const result = await campaignResult(client, workflowId);
   if (!result.classification || !result.artifacts.halves) throw invalidInput(`campaign ${workflowId} did not classify`);
   const { assignment } = await readJsonArtifact<AssignmentFile>(result.classification.assignment, 'assignment');
   const { particles } = await readParticleSet(result.artifacts.halves);
@@ -60,8 +65,7 @@ async function confusionLines(client: Client, workflowId: string): Promise<strin
  * Per classifying campaign of `table`: populated classes and ARI (against `check` when given), and the confusion
  * matrix of its final assignment.
  */
-async function classificationLines(table: SweepTableFile, check?: { classes: number; ari: number }): Promise<string[]> {
-  const client = Context.current().client;
+async function classificationLines(client: Client, table: SweepTableFile, check?: { classes: number; ari: number }): Promise<string[]> {
   const lines: string[] = [];
   for (const r of table.rows) {
     const populated = String(r.results['class sizes'] ?? '').split(' ').filter((s) => Number(s) > 0).length;
@@ -126,7 +130,7 @@ const FIRST_ZEROS = { fine: 27, coarse: 36 };
 
 /** The FSC curve of a campaign's best iteration (lowest FSC 0.143 resolution). */
 async function bestFsc(client: Client, row: Row): Promise<FscFile> {
-  const result = await client.workflow.getHandle<() => Promise<CampaignResult>>(row.workflowId).result();
+  const result = await campaignResult(client, row.workflowId);
   const aligned = result.iterations.filter((it) => it.iteration > 0);
   const bestIteration = aligned.reduce((a, b) => (b.resolution0143 < a.resolution0143 ? b : a));
   return readJsonArtifact<FscFile>(bestIteration.fsc, `FSC of ${row.workflowId}`);
@@ -152,7 +156,6 @@ export async function extensionsReport(input: ActivityNodeInput): Promise<Activi
   const tables: Record<string, SweepTableFile> = {};
   for (const name of ['symmetry', 'ctf', 'ctfUnregistered', 'classification', 'frmOnly', 'groel']) {
     const value = input.inputs[name];
-    if (value === undefined && name === 'groel') continue; // optional: the commented-out node of the pipeline file
     if (value?.type !== 'table') throw invalidInput(`extensionsReport takes the ${name} sweep's table as input '${name}'`);
     tables[name] = await readJsonArtifact<SweepTableFile>(value.json, `${name} table`);
   }
@@ -228,19 +231,20 @@ export async function extensionsReport(input: ActivityNodeInput): Promise<Activi
     '',
     markdownTable(classification),
     '',
-    ...(await classificationLines(classification, { classes: 4, ari: 0.9 })),
+    ...(await classificationLines(client, classification, { classes: 4, ari: 0.9 })),
     '',
     'The same campaigns with the assigned pairs left unrefined too (`classification.refine: false`: every class',
     "average made at the FRM rotation and FTM's shift):",
     '',
     markdownTable(frmOnly),
     '',
-    ...(await classificationLines(frmOnly)),
+    ...(await classificationLines(client, frmOnly)),
     '',
-    ...(groel
-      ? ["GroEL14 against the GroEL7 ring alone (the paper's hard case), 40 of each, C7 imposed on every class:", '', markdownTable(groel), '',
-        ...(await classificationLines(groel))]
-      : ["GroEL14 against the GroEL7 ring alone (the paper's hard case) is the pipeline file's commented-out `groel` node: not run here.", '']),
+    "GroEL14 against the GroEL7 ring alone (the paper's hard case), 40 of each, C7 imposed on every class:",
+    '',
+    markdownTable(groel),
+    '',
+    ...(await classificationLines(client, groel)),
   ];
   const out = resolve(input.baseDir ?? REPO, String(input.params.out ?? '../docs/results-extensions.md'));
   await writeFile(out, lines.join('\n'));
